@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The strict seccomp filter of a worker (THREATS.md §A). Built with libseccomp
+ * for the native architecture only: any other audit architecture (i386 via
+ * int 0x80) and x32 syscall numbers kill the process. Known syscalls are
+ * allowed except the denied classes (EPERM); syscalls unknown to the build
+ * answer ENOSYS, as does clone3 (so glibc falls back to clone, whose flags can
+ * be inspected). Integer arguments are compared on their low 32 bits only.
+ */
+#pragma once
+
+#include <linux/filter.h>
+#include <stdbool.h>
+
+struct jail_seccomp_options {
+        bool allow_inet; /* AF_INET and AF_INET6 sockets (environments with network) */
+};
+
+/* Build and load the filter into the calling process (all threads, TSYNC).
+ * no_new_privs must already be set, or the caller must hold CAP_SYS_ADMIN. */
+int jail_seccomp_load(const struct jail_seccomp_options *o);
+/* Export the filter as classic BPF for inspection and tests; free ret->filter. */
+int jail_seccomp_export(const struct jail_seccomp_options *o, struct sock_fprog *ret);

@@ -1,0 +1,8 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# src/proto: frame codec, msgpack validation, typed access. Depends on src/basic.
+noinst_LIBRARIES += libproto.a
+libproto_a_SOURCES = \
+	src/proto/frame.c src/proto/frame.h \
+	src/proto/validate.c src/proto/validate.h \
+	src/proto/msg.c src/proto/msg.h
+libproto_a_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)

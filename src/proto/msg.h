@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Typed access to validated msgpack maps and small packing helpers. Call only
+ * on data that proto_validate_map() accepted.
+ */
+#pragma once
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Unpack validated data into a zone-backed object (caller destroys the result). */
+int proto_unpack(const void *data, size_t size, msgpack_unpacked *ret);
+
+/* Lookup by key in a MAP object; NULL if absent or obj is not a map. */
+const msgpack_object *proto_map_get(const msgpack_object *map, const char *key);
+/* Typed getters: 0 on success, -ENOENT if absent (or nil, where noted), -EBADMSG if of the wrong type. */
+int proto_map_get_str(const msgpack_object *map, const char *key, const char **ret, size_t *ret_len);
+int proto_map_get_uint(const msgpack_object *map, const char *key, uint64_t *ret);
+int proto_map_get_bool(const msgpack_object *map, const char *key, bool *ret);
+/* bin or str: both are accepted where PROTOCOL.md says "bin or str". */
+int proto_map_get_bytes(const msgpack_object *map, const char *key, const char **ret, size_t *ret_len);
+/* Returns a map object; -ENOENT if absent or nil. */
+int proto_map_get_map(const msgpack_object *map, const char *key, const msgpack_object **ret);
+int proto_map_get_array(const msgpack_object *map, const char *key, const msgpack_object **ret);
+/* Returns a float (also accepts ints). */
+int proto_map_get_double(const msgpack_object *map, const char *key, double *ret);
+
+/* Packing helpers on msgpack_packer; all return 0 or -ENOMEM. */
+int proto_pack_str(msgpack_packer *pk, const char *s);
+int proto_pack_strn(msgpack_packer *pk, const char *s, size_t n);
+int proto_pack_bin(msgpack_packer *pk, const void *p, size_t n);
+int proto_pack_key_str(msgpack_packer *pk, const char *key, const char *value); /* NULL value packs nil */
+int proto_pack_key_uint(msgpack_packer *pk, const char *key, uint64_t value);
+int proto_pack_key_bool(msgpack_packer *pk, const char *key, bool value);
+int proto_pack_key_double(msgpack_packer *pk, const char *key, double value);
+int proto_pack_key_bin(msgpack_packer *pk, const char *key, const void *p, size_t n);

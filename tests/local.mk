@@ -1,0 +1,15 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Tests: Criterion unit tests (TAP via tests/unit/criterion-tap), shell TAP tests
+# through the installed binaries, and the isolation catalogue.
+EXTRA_DIST += tests/unit/criterion-tap
+
+if HAVE_CRITERION
+unit_cflags = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+unit_libs = $(CRITERION_LIBS)
+include tests/unit/proto.mk
+include tests/unit/seccomp.mk
+include tests/unit/basic.mk
+include tests/unit/jail.mk
+endif
+
+include tests/integration/local.mk
