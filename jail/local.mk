@@ -2,5 +2,14 @@
 # jail/: build and enter a jail. Depends on src/basic only.
 noinst_LIBRARIES += libjail.a
 libjail_a_SOURCES = \
-	jail/seccomp.c jail/seccomp.h
+	jail/jail.h jail/spec.c \
+	jail/idmap.c jail/idmap.h \
+	jail/mount-plan.c jail/mount-apply.c jail/mount-plan.h \
+	jail/spawn.c \
+	jail/caps.c jail/caps.h \
+	jail/net.c jail/net.h \
+	jail/cgroup.c jail/cgroup.h \
+	jail/lockdown.c jail/lockdown.h \
+	jail/landlock.c jail/landlock.h \
+	jail/seccomp.c jail/seccomp-filter.h
 libjail_a_CFLAGS = $(AM_CFLAGS) $(SECCOMP_CFLAGS) $(LIBCAP_CFLAGS)

@@ -1,1 +1,12 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
+dist_man_MANS += man/vivarium.1
+
+# Lint every manual page with mandoc; also run by `make check` via man/lint.sh.
+man-lint:
+	@st=0; for f in $(dist_man_MANS); do \
+		mandoc -Tlint -W warning $(srcdir)/$$f || st=1; \
+	done; exit $$st
+.PHONY: man-lint
+
+TESTS += man/lint.sh
+EXTRA_DIST += man/lint.sh

@@ -1,1 +1,21 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# pool/: zygote lifecycle and the embedding API (outside the jail), and the
+# vivarium-zygote program with its Python runner (inside). Depends on jail/,
+# src/proto and src/basic.
+noinst_LIBRARIES += libpool.a
+libpool_a_SOURCES = \
+	pool/pool.h pool/wire.h pool/config.c \
+	pool/launch.c pool/launch.h \
+	pool/run-once.c
+libpool_a_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS) $(SYSTEMD_CFLAGS)
+
+pkglibexec_PROGRAMS += vivarium-zygote
+vivarium_zygote_SOURCES = \
+	pool/zygote/main.c pool/zygote/zygote.h \
+	pool/zygote/worker.c \
+	pool/zygote/python.c pool/zygote/python.h
+vivarium_zygote_CFLAGS = $(AM_CFLAGS) $(PYTHON_CFLAGS) $(MSGPACK_CFLAGS)
+vivarium_zygote_LDADD = libjail.a libproto.a libbasic.a \
+	$(PYTHON_LIBS) $(MSGPACK_LIBS) $(SECCOMP_LIBS) $(LIBCAP_LIBS)
+
+dist_pkgdata_DATA += pool/zygote/vivarium_runner.py

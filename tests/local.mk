@@ -4,6 +4,7 @@
 EXTRA_DIST += tests/unit/criterion-tap
 
 if HAVE_CRITERION
+LOG_COMPILER = $(top_srcdir)/tests/unit/criterion-tap
 unit_cflags = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 unit_libs = $(CRITERION_LIBS)
 include tests/unit/proto.mk
@@ -11,5 +12,8 @@ include tests/unit/seccomp.mk
 include tests/unit/basic.mk
 include tests/unit/jail.mk
 endif
+
+TESTS += tests/unit/test_runner.py
+EXTRA_DIST += tests/unit/test_runner.py
 
 include tests/integration/local.mk

@@ -13,9 +13,9 @@
 struct capbuf {
         char *head;
         size_t head_cap, head_len;
-        char *tail;           /* ring buffer of tail_cap bytes */
+        char *tail; /* ring buffer of tail_cap bytes */
         size_t tail_cap, tail_len, tail_pos;
-        uint64_t total;       /* every byte appended */
+        uint64_t total; /* every byte appended */
 };
 
 int capbuf_init(struct capbuf *b, size_t head, size_t tail);

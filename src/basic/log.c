@@ -33,7 +33,7 @@ log_set_ident(const char *ident)
 void
 log_parse_environment(void)
 {
-        static const char *const names[] = { "error", "warning", "info", "debug" };
+        static const char *const names[] = {"error", "warning", "info", "debug"};
         const char *e = getenv("VIVARIUM_LOG_LEVEL");
 
         if (!e)

@@ -24,17 +24,17 @@
 #define STRINGIFY(x) STRINGIFY_(x)
 
 /* Move ownership out of a cleanup-managed variable. */
-#define TAKE_PTR(p)                                  \
-        ({                                           \
-                __typeof__(p) _tp_ = (p);            \
-                (p) = NULL;                          \
-                _tp_;                                \
+#define TAKE_PTR(p)                       \
+        ({                                \
+                __typeof__(p) _tp_ = (p); \
+                (p) = NULL;               \
+                _tp_;                     \
         })
-#define TAKE_FD(fd)                                  \
-        ({                                           \
-                int _tf_ = (fd);                     \
-                (fd) = -EBADF;                       \
-                _tf_;                                \
+#define TAKE_FD(fd)              \
+        ({                       \
+                int _tf_ = (fd); \
+                (fd) = -EBADF;   \
+                _tf_;            \
         })
 
 static inline void

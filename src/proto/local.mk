@@ -4,5 +4,6 @@ noinst_LIBRARIES += libproto.a
 libproto_a_SOURCES = \
 	src/proto/frame.c src/proto/frame.h \
 	src/proto/validate.c src/proto/validate.h \
-	src/proto/msg.c src/proto/msg.h
+	src/proto/msg.c src/proto/msg.h \
+	src/proto/run.c src/proto/run.h
 libproto_a_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)

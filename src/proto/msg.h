@@ -10,7 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Unpack validated data into a zone-backed object (caller destroys the result). */
+/* Unpack validated data into a zone-backed object (caller destroys the result).
+ * str and bin bodies are not copied: the object points into `data`, so it is
+ * valid only while that buffer is (for a frame reader: until its next
+ * feed, fill or pop). */
 int proto_unpack(const void *data, size_t size, msgpack_unpacked *ret);
 
 /* Lookup by key in a MAP object; NULL if absent or obj is not a map. */

@@ -14,8 +14,8 @@
 #define PROTO_MAX_DEPTH_DEFAULT 32u
 
 struct proto_validate_limits {
-        unsigned max_depth;   /* nesting of arrays/maps; the top-level map is depth 1 */
-        size_t max_elements;  /* total objects in the frame, a bound on unpacked size */
+        unsigned max_depth;  /* nesting of arrays/maps; the top-level map is depth 1 */
+        size_t max_elements; /* total objects in the frame, a bound on unpacked size */
 };
 
 /* 0 if valid; otherwise -EBADMSG (malformed/truncated/trailing bytes/not a map/

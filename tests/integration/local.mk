@@ -1,1 +1,25 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# Integration and isolation tests run through a real install of the tree
+# (DESTDIR below $TMPDIR so the unprivileged test user can reach it).
+EXTRA_DIST += tests/integration/lib.sh
+
+check_DATA = tests/install.env
+CLEANFILES += tests/install.env
+
+tests/install.env: $(bin_PROGRAMS) $(pkglibexec_PROGRAMS) $(dist_pkgdata_DATA)
+	$(AM_V_GEN)d="$${TMPDIR:-/tmp}/vivarium-check.$$(printf %s '$(abs_top_builddir)' | md5sum | cut -c1-12)"; \
+	rm -rf "$$d" && mkdir -p "$$d" && \
+	$(MAKE) $(AM_MAKEFLAGS) install-exec install-data DESTDIR="$$d" >/dev/null && \
+	chmod -R a+rX "$$d" && chmod 755 "$$d" && \
+	{ echo "VIV_DESTDIR='$$d'"; echo "VIV_BINDIR='$(bindir)'"; \
+	  echo "VIV_PKGLIBEXECDIR='$(pkglibexecdir)'"; echo "VIV_PKGDATADIR='$(pkgdatadir)'"; } >$@
+
+clean-local: clean-test-install
+clean-test-install:
+	-d="$${TMPDIR:-/tmp}/vivarium-check.$$(printf %s '$(abs_top_builddir)' | md5sum | cut -c1-12)"; rm -rf "$$d"
+.PHONY: clean-test-install
+
+TESTS += tests/integration/run.sh
+EXTRA_DIST += tests/integration/run.sh
+TESTS += tests/security/isolation.sh
+EXTRA_DIST += tests/security/isolation.sh tests/security/inside-jail.py

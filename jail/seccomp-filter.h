@@ -17,7 +17,8 @@ struct jail_seccomp_options {
 };
 
 /* Build and load the filter into the calling process (all threads, TSYNC).
- * no_new_privs must already be set, or the caller must hold CAP_SYS_ADMIN. */
+ * Sets no_new_privs first (libseccomp's CTL_NNP), so the caller needs no
+ * CAP_SYS_ADMIN. o may be NULL for the defaults (no AF_INET/AF_INET6). */
 int jail_seccomp_load(const struct jail_seccomp_options *o);
 /* Export the filter as classic BPF for inspection and tests; free ret->filter. */
 int jail_seccomp_export(const struct jail_seccomp_options *o, struct sock_fprog *ret);

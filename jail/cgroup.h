@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Per-worker control groups for the memory and process limits. cgroup v2 is
+ * the primary path (a delegated subtree with memory and pids enabled); v1
+ * (memory and pids hierarchies writable by us, i.e. root) is the fallback;
+ * with neither, limits fall back to rlimits in the worker.
+ */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+enum jail_cgroup_mode {
+        JAIL_CGROUP_NONE,
+        JAIL_CGROUP_V1,
+        JAIL_CGROUP_V2,
+};
+
+struct jail_cgroup;
+
+const char *jail_cgroup_mode_to_string(enum jail_cgroup_mode m);
+/* Which mode is usable by this process. VIVARIUM_CGROUP=none|v1|v2 restricts
+ * the choice (for tests and for administrators who want rlimits only). */
+enum jail_cgroup_mode jail_cgroup_detect(void);
+int jail_cgroup_create(enum jail_cgroup_mode mode, const char *name, uint64_t memory_bytes,
+                       uint64_t pids_max, struct jail_cgroup **ret);
+int jail_cgroup_attach(struct jail_cgroup *cg, pid_t pid);
+/* How many processes the kernel's OOM killer killed in this group. */
+int jail_cgroup_oom_kills(struct jail_cgroup *cg, uint64_t *ret);
+/* Remove the group (its processes must be gone; retried briefly while they exit). */
+struct jail_cgroup *jail_cgroup_free(struct jail_cgroup *cg);

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Messages between the pool (outside the jail) and a zygote or worker (inside).
+ * Every message is one frame (src/proto/frame.h) holding a msgpack map with a
+ * "type" key. The set is closed: anything else is a protocol violation and the
+ * sender is killed.
+ *
+ *  zygote -> pool   {type: "ready", python: str}              after preloading
+ *                   {type: "error", message: str}             preload failed (then exits)
+ *                   {type: "spawned", slot: uint, pid: uint}   a worker was forked
+ *                   {type: "exit", pid, slot, code, signal, utime_us, stime_us, maxrss_kb}
+ *  pool -> zygote   {type: "spawn", slot: uint} + SCM_RIGHTS [socket, stdout, stderr]
+ *  worker -> pool   {type: "hello"}                            warm; SO_PASSCRED gives its pid
+ *                   {type: "result", status, value, exception, images, images_omitted}
+ *                   {type: "failed", message: str}             lockdown failed; nothing ran
+ *  pool -> worker   {type: "run", code: str, stdin: bin, uid: uint, gid: uint,
+ *                    limits: {cpu_s, nproc, nofile, fsize, as_bytes},
+ *                    max_images: uint, max_image_bytes: uint}
+ */
+#pragma once
+
+#define WIRE_MAX_ZYGOTE_FRAME (64u * 1024u)
+/* A result carries the value repr (capped at 1 MiB by the runner), a traceback
+ * and images; 64 MiB bounds what a worker can make the pool buffer. */
+#define WIRE_MAX_RESULT_FRAME (64u * 1024u * 1024u)
+#define WIRE_SPAWN_FDS 3

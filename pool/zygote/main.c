@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vivarium-zygote: exec'd as PID 1 of a finished jail. Initialises Python,
+ * preloads modules, then forks workers on request from the pool and reports
+ * their exits. Runs no request code and holds no secret: its environment was
+ * synthesized by the pool and its only channel is the control socket (fd 3).
+ *
+ * Invariants: exactly one thread at every fork (checked); PyOS_BeforeFork /
+ * PyOS_AfterFork_* around every fork; non-dumpable, so a worker sharing its
+ * uid cannot read its memory; SIGCHLD is blocked and read from a signalfd,
+ * and every child is reaped, including orphans reparented to PID 1.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "fd-util.h"
+#include "frame.h"
+#include "log.h"
+#include "macro.h"
+#include "msg.h"
+#include "parse-util.h"
+#include "python.h"
+#include "validate.h"
+#include "wire.h"
+#include "zygote.h"
+
+#define MAX_WORKERS 64
+
+struct worker_slot {
+        pid_t pid;
+        uint64_t slot;
+};
+
+static struct worker_slot workers[MAX_WORKERS];
+
+int
+zygote_send(int fd, const msgpack_sbuffer *buf)
+{
+        return proto_frame_write(fd, buf->data, buf->size);
+}
+
+static int
+send_packed(void (*fill)(msgpack_packer *pk, const void *arg), const void *arg)
+{
+        msgpack_sbuffer buf;
+        msgpack_packer pk;
+        int r;
+
+        msgpack_sbuffer_init(&buf);
+        msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+        fill(&pk, arg);
+        r = zygote_send(ZYGOTE_CONTROL_FD, &buf);
+        msgpack_sbuffer_destroy(&buf);
+        return r;
+}
+
+static void
+fill_ready(msgpack_packer *pk, const void *arg)
+{
+        msgpack_pack_map(pk, 2);
+        proto_pack_key_str(pk, "type", "ready");
+        proto_pack_key_str(pk, "python", arg);
+}
+
+static void
+fill_error(msgpack_packer *pk, const void *arg)
+{
+        msgpack_pack_map(pk, 2);
+        proto_pack_key_str(pk, "type", "error");
+        proto_pack_key_str(pk, "message", arg);
+}
+
+static void
+fill_spawned(msgpack_packer *pk, const void *arg)
+{
+        const struct worker_slot *w = arg;
+
+        msgpack_pack_map(pk, 3);
+        proto_pack_key_str(pk, "type", "spawned");
+        proto_pack_key_uint(pk, "slot", w->slot);
+        proto_pack_key_uint(pk, "pid", (uint64_t) w->pid);
+}
+
+struct exit_report {
+        const struct worker_slot *w;
+        const siginfo_t *si;
+        const struct rusage *ru;
+};
+
+static void
+fill_exit(msgpack_packer *pk, const void *arg)
+{
+        const struct exit_report *e = arg;
+        bool signaled = e->si->si_code == CLD_KILLED || e->si->si_code == CLD_DUMPED;
+
+        msgpack_pack_map(pk, 8);
+        proto_pack_key_str(pk, "type", "exit");
+        proto_pack_key_uint(pk, "pid", (uint64_t) e->w->pid);
+        proto_pack_key_uint(pk, "slot", e->w->slot);
+        proto_pack_key_uint(pk, "code", signaled ? 0 : (uint64_t) (e->si->si_status & 0xff));
+        proto_pack_key_uint(pk, "signal", signaled ? (uint64_t) e->si->si_status : 0);
+        proto_pack_key_uint(pk, "utime_us",
+                            (uint64_t) e->ru->ru_utime.tv_sec * 1000000 +
+                                    (uint64_t) e->ru->ru_utime.tv_usec);
+        proto_pack_key_uint(pk, "stime_us",
+                            (uint64_t) e->ru->ru_stime.tv_sec * 1000000 +
+                                    (uint64_t) e->ru->ru_stime.tv_usec);
+        proto_pack_key_uint(pk, "maxrss_kb", (uint64_t) e->ru->ru_maxrss);
+}
+
+static bool
+single_threaded(void)
+{
+        DIR *d = opendir("/proc/self/task");
+        int n = 0;
+
+        if (!d)
+                return false;
+        for (struct dirent *de; (de = readdir(d));)
+                n += de->d_name[0] != '.';
+        closedir(d);
+        return n == 1;
+}
+
+static struct worker_slot *
+slot_free(void)
+{
+        for (size_t i = 0; i < MAX_WORKERS; i++)
+                if (workers[i].pid == 0)
+                        return &workers[i];
+        return NULL;
+}
+
+static int
+fork_worker(uint64_t slot, int fds[WIRE_SPAWN_FDS])
+{
+        struct worker_slot *w = slot_free();
+        pid_t pid;
+
+        if (!w || !single_threaded())
+                return -EAGAIN;
+        PyOS_BeforeFork();
+        pid = fork();
+        if (pid == 0) {
+                PyOS_AfterFork_Child();
+                worker_main(fds[0], fds[1], fds[2]);
+        }
+        PyOS_AfterFork_Parent();
+        if (pid < 0)
+                return -errno;
+        *w = (struct worker_slot){.pid = pid, .slot = slot};
+        return send_packed(fill_spawned, w);
+}
+
+static int
+recv_spawn(int fd, struct proto_frame_reader *reader, int fds[WIRE_SPAWN_FDS], uint64_t *ret_slot)
+{
+        char data[WIRE_MAX_ZYGOTE_FRAME];
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int) * WIRE_SPAWN_FDS)];
+        } control;
+        struct iovec iov = {data, sizeof data};
+        struct msghdr mh = {
+                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof control};
+        ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        const void *frame;
+        size_t size;
+        msgpack_unpacked msg;
+        int r;
+
+        if (n <= 0)
+                return n == 0 ? -EPIPE : -errno;
+        if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int) * WIRE_SPAWN_FDS) ||
+            (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)))
+                return -EBADMSG;
+        memcpy(fds, CMSG_DATA(c), sizeof(int) * WIRE_SPAWN_FDS);
+        r = proto_frame_reader_feed(reader, data, (size_t) n);
+        if (r >= 0 && proto_frame_reader_pop(reader, &frame, &size) <= 0)
+                r = -EBADMSG; /* the pool sends each spawn as one whole frame */
+        if (r >= 0)
+                r = proto_validate_map(frame, size, NULL, NULL);
+        if (r >= 0)
+                r = proto_unpack(frame, size, &msg);
+        if (r >= 0) {
+                r = proto_map_get_uint(&msg.data, "slot", ret_slot);
+                msgpack_unpacked_destroy(&msg);
+        }
+        return r;
+}
+
+static int
+handle_control(struct proto_frame_reader *reader)
+{
+        int fds[WIRE_SPAWN_FDS] = {-EBADF, -EBADF, -EBADF};
+        uint64_t slot = 0;
+        int r = recv_spawn(ZYGOTE_CONTROL_FD, reader, fds, &slot);
+
+        if (r >= 0)
+                r = fork_worker(slot, fds);
+        for (size_t i = 0; i < WIRE_SPAWN_FDS; i++)
+                safe_close(fds[i]);
+        return r;
+}
+
+static void
+reap_and_report(void)
+{
+        for (;;) {
+                siginfo_t si = {};
+                struct rusage ru = {};
+                /* waitid() leaves the child a zombie (WNOWAIT) so its rusage can
+                 * still be collected by wait4() below. */
+                if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) < 0 || si.si_pid == 0)
+                        return;
+                if (wait4(si.si_pid, NULL, __WALL, &ru) < 0)
+                        return;
+                for (size_t i = 0; i < MAX_WORKERS; i++) {
+                        if (workers[i].pid != si.si_pid)
+                                continue;
+                        struct exit_report e = {&workers[i], &si, &ru};
+                        (void) send_packed(fill_exit, &e);
+                        workers[i].pid = 0;
+                }
+        }
+}
+
+static int
+zygote_loop(int sigfd)
+{
+        struct proto_frame_reader *reader = NULL;
+        struct pollfd p[2] = {{ZYGOTE_CONTROL_FD, POLLIN, 0}, {sigfd, POLLIN, 0}};
+        int r = proto_frame_reader_new(WIRE_MAX_ZYGOTE_FRAME, &reader);
+
+        while (r >= 0) {
+                if (poll(p, 2, -1) < 0) {
+                        r = errno == EINTR ? 0 : -errno;
+                        continue;
+                }
+                if (p[1].revents) {
+                        struct signalfd_siginfo ssi;
+                        while (read(sigfd, &ssi, sizeof ssi) > 0)
+                                ;
+                        reap_and_report();
+                }
+                if (p[0].revents)
+                        r = handle_control(reader);
+        }
+        proto_frame_reader_free(reader);
+        return r;
+}
+
+static int
+parse_argv(int argc, char **argv, char ***ret_preload, const char **ret_runner_dir)
+{
+        static const struct option opts[] = {
+                {"preload", required_argument, NULL, 'p'},
+                {"runner-dir", required_argument, NULL, 'r'},
+                {},
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+                if (c == 'r') {
+                        *ret_runner_dir = optarg;
+                        continue;
+                }
+                if (c != 'p')
+                        return -EINVAL;
+                *ret_preload = strv_free(*ret_preload);
+                if (parse_module_list(optarg, ret_preload) < 0)
+                        return -EINVAL;
+        }
+        return optind == argc && *ret_runner_dir ? 0 : -EINVAL;
+}
+
+int
+main(int argc, char **argv)
+{
+        char **preload = NULL;
+        _cleanup_free_ char *error = NULL;
+        const char *datadir = NULL;
+        sigset_t mask;
+        int sigfd, r;
+
+        log_set_ident("vivarium-zygote");
+        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        if (parse_argv(argc, argv, &preload, &datadir) < 0) {
+                (void) send_packed(fill_error, "vivarium-zygote: invalid arguments");
+                return 2;
+        }
+        /* Before Python starts, so its signal module records what `python -c`
+         * would see: SIGPIPE and SIGXFSZ ignored (EPIPE and EFBIG become errors). */
+        (void) signal(SIGPIPE, SIG_IGN);
+        (void) signal(SIGXFSZ, SIG_IGN);
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        (void) sigprocmask(SIG_BLOCK, &mask, NULL);
+        sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        r = sigfd < 0 ? -errno : zygote_python_init(datadir, preload, &error);
+        strv_free(preload);
+        if (r < 0) {
+                (void) send_packed(fill_error, error ? error : "vivarium-zygote: start-up failed");
+                return 1;
+        }
+        if (send_packed(fill_ready, zygote_python_version()) < 0)
+                return 1;
+        r = zygote_loop(sigfd);
+        return r == -EPIPE ? 0 : 1;
+}

@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The embedded CPython. Runs inside the jail: in the zygote (initialise,
+ * preload, freeze) and in a worker after its lockdown (reseed, run, pack the
+ * result). The result is converted to msgpack here, in C, so no Python
+ * msgpack module is needed in the jail; strings are encoded as UTF-8 with
+ * replacement because the pool rejects invalid UTF-8.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <signal.h>
+#include <string.h>
+
+#include "macro.h"
+#include "msg.h"
+#include "python.h"
+
+static PyObject *runner;
+
+static char *
+fetch_error(const char *what)
+{
+        PyObject *type = NULL, *exc = NULL, *tb = NULL, *s;
+
+        PyErr_Fetch(&type, &exc, &tb);
+        PyErr_NormalizeException(&type, &exc, &tb);
+        s = exc ? PyObject_Str(exc) : NULL;
+        const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
+        char *out = NULL;
+
+        /* what is NULL when the exception's own message already says it all. */
+        if (asprintf(&out, "%s%s%s", what ? what : "", what ? ": " : "", msg ? msg : "unknown error") < 0)
+                out = NULL;
+        Py_XDECREF(s);
+        Py_XDECREF(type);
+        Py_XDECREF(exc);
+        Py_XDECREF(tb);
+        PyErr_Clear();
+        return out;
+}
+
+static int
+init_interpreter(char **ret_error)
+{
+        PyConfig config;
+        PyStatus st;
+
+        /* Isolated: no PYTHON* variables, no user site, no cwd on sys.path. */
+        PyConfig_InitIsolatedConfig(&config);
+        config.buffered_stdio = 0; /* output reaches the pipes as it is produced */
+        config.write_bytecode = 0;
+        config.site_import = 1;
+        /* The zygote is PID 1: without handlers every signal a worker could send
+         * it is ignored. Workers install Python's SIGINT handler themselves. */
+        config.install_signal_handlers = 0;
+        st = PyConfig_SetBytesString(&config, &config.program_name, VIV_PYTHON_EXE);
+        if (!PyStatus_Exception(st))
+                st = PyConfig_SetBytesString(&config, &config.executable, VIV_PYTHON_EXE);
+        if (!PyStatus_Exception(st))
+                st = Py_InitializeFromConfig(&config);
+        PyConfig_Clear(&config);
+        if (PyStatus_Exception(st)) {
+                if (asprintf(ret_error, "initialising Python: %s", st.err_msg ? st.err_msg : "failed") < 0)
+                        *ret_error = NULL;
+                return -EIO;
+        }
+        return 0;
+}
+
+static int
+import_runner(const char *datadir, char **ret_error)
+{
+        PyObject *path = PySys_GetObject("path"); /* borrowed */
+        PyObject *dir = PyUnicode_FromString(datadir);
+
+        /* The runner's directory is on sys.path only while importing it. */
+        if (!path || !dir || PyList_Insert(path, 0, dir) < 0) {
+                Py_XDECREF(dir);
+                *ret_error = fetch_error("preparing sys.path");
+                return -EIO;
+        }
+        runner = PyImport_ImportModule("vivarium_runner");
+        (void) PySequence_DelItem(path, 0);
+        Py_DECREF(dir);
+        if (!runner) {
+                *ret_error = fetch_error("importing vivarium_runner");
+                return -EIO;
+        }
+        return 0;
+}
+
+static int
+call_preload(char *const *preload, char **ret_error)
+{
+        PyObject *list = PyList_New(0), *res = NULL;
+
+        for (size_t i = 0; list && preload && preload[i]; i++) {
+                PyObject *s = PyUnicode_FromString(preload[i]);
+                if (!s || PyList_Append(list, s) < 0)
+                        Py_CLEAR(list);
+                Py_XDECREF(s);
+        }
+        if (list)
+                res = PyObject_CallMethod(runner, "preload", "O", list);
+        Py_XDECREF(list);
+        if (!res) {
+                *ret_error = fetch_error(NULL);
+                return -EIO;
+        }
+        Py_DECREF(res);
+        return 0;
+}
+
+int
+zygote_python_init(const char *datadir, char *const *preload, char **ret_error)
+{
+        PyObject *gc, *res;
+        int r = init_interpreter(ret_error);
+
+        if (r >= 0)
+                r = import_runner(datadir, ret_error);
+        if (r >= 0)
+                r = call_preload(preload, ret_error);
+        if (r < 0)
+                return r;
+        /* Everything allocated so far is shared with every worker: keep the
+         * collector from touching (and so copying) those pages after fork. */
+        gc = PyImport_ImportModule("gc");
+        res = gc ? PyObject_CallMethod(gc, "collect", NULL) : NULL;
+        Py_XDECREF(res);
+        res = gc ? PyObject_CallMethod(gc, "freeze", NULL) : NULL;
+        Py_XDECREF(res);
+        Py_XDECREF(gc);
+        if (!res) {
+                *ret_error = fetch_error("freezing the garbage collector");
+                return -EIO;
+        }
+        return 0;
+}
+
+const char *
+zygote_python_version(void)
+{
+        return Py_GetVersion();
+}
+
+void
+zygote_python_warm(void)
+{
+        PyObject *signal = PyImport_ImportModule("signal");
+        PyObject *res = NULL;
+
+        /* What `python -c` has: Ctrl-C semantics (KeyboardInterrupt). */
+        if (signal)
+                res = PyObject_CallMethod(signal, "signal", "iO", SIGINT,
+                                          PyObject_GetAttrString(signal, "default_int_handler"));
+        Py_XDECREF(res);
+        Py_XDECREF(signal);
+        PyErr_Clear();
+        res = PyObject_CallMethod(runner, "warm", NULL);
+        if (!res)
+                PyErr_Clear();
+        Py_XDECREF(res);
+}
+
+static int
+pack_pystr(msgpack_packer *pk, PyObject *o)
+{
+        PyObject *b;
+        int r;
+
+        if (!o || o == Py_None)
+                return msgpack_pack_nil(pk);
+        if (!PyUnicode_Check(o))
+                return proto_pack_str(pk, "<non-string>");
+        b = PyUnicode_AsEncodedString(o, "utf-8", "replace");
+        if (!b) {
+                PyErr_Clear();
+                return proto_pack_str(pk, "<unencodable>");
+        }
+        r = proto_pack_strn(pk, PyBytes_AS_STRING(b), (size_t) PyBytes_GET_SIZE(b));
+        Py_DECREF(b);
+        return r;
+}
+
+static int
+pack_exception(msgpack_packer *pk, PyObject *exc)
+{
+        static const char *const keys[] = {"type", "message", "traceback"};
+
+        if (!exc || !PyDict_Check(exc))
+                return msgpack_pack_nil(pk);
+        msgpack_pack_map(pk, ELEMENTSOF(keys));
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                proto_pack_str(pk, keys[i]);
+                pack_pystr(pk, PyDict_GetItemString(exc, keys[i]));
+        }
+        return 0;
+}
+
+static int
+pack_images(msgpack_packer *pk, PyObject *images)
+{
+        Py_ssize_t n = images && PyList_Check(images) ? PyList_GET_SIZE(images) : 0, k = 0;
+
+        for (Py_ssize_t i = 0; i < n; i++)
+                k += PyBytes_Check(PyList_GET_ITEM(images, i));
+        msgpack_pack_array(pk, (size_t) k);
+        for (Py_ssize_t i = 0; i < n; i++) {
+                PyObject *b = PyList_GET_ITEM(images, i);
+                if (PyBytes_Check(b))
+                        proto_pack_bin(pk, PyBytes_AS_STRING(b), (size_t) PyBytes_GET_SIZE(b));
+        }
+        return 0;
+}
+
+int
+zygote_python_run(const char *code, size_t code_len, unsigned max_images, size_t max_image_bytes,
+                  msgpack_packer *pk)
+{
+        PyObject *res, *omitted;
+
+        res = PyObject_CallMethod(runner, "reseed", NULL);
+        Py_XDECREF(res);
+        PyErr_Clear();
+        res = PyObject_CallMethod(runner, "run", "s#In", code, (Py_ssize_t) code_len, max_images,
+                                  (Py_ssize_t) max_image_bytes);
+        if (!res || !PyDict_Check(res)) {
+                /* The code broke the runner itself (it shares the interpreter). */
+                Py_XDECREF(res);
+                PyErr_Clear();
+                return -EIO;
+        }
+        msgpack_pack_map(pk, 6);
+        proto_pack_key_str(pk, "type", "result");
+        proto_pack_str(pk, "status");
+        pack_pystr(pk, PyDict_GetItemString(res, "status"));
+        proto_pack_str(pk, "value");
+        pack_pystr(pk, PyDict_GetItemString(res, "value"));
+        proto_pack_str(pk, "exception");
+        pack_exception(pk, PyDict_GetItemString(res, "exception"));
+        proto_pack_str(pk, "images");
+        pack_images(pk, PyDict_GetItemString(res, "images"));
+        omitted = PyDict_GetItemString(res, "images_omitted");
+        proto_pack_key_uint(pk, "images_omitted",
+                            omitted && PyLong_Check(omitted) ? PyLong_AsUnsignedLong(omitted) : 0);
+        PyErr_Clear();
+        Py_DECREF(res);
+        return 0;
+}

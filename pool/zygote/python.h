@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The embedded interpreter of the zygote and the calls into vivarium_runner. */
+#pragma once
+
+#include <msgpack.h>
+#include <stddef.h>
+
+/* Initialise CPython, import the runner from datadir, preload modules, freeze
+ * the GC. On failure a malloc'd message is returned in *ret_error. */
+int zygote_python_init(const char *datadir, char *const *preload, char **ret_error);
+const char *zygote_python_version(void);
+/* Worker side: warm up after fork, and run one request. */
+void zygote_python_warm(void);
+/* Run code and pack the result map into pk ({type: "result", ...}). */
+int zygote_python_run(const char *code, size_t code_len, unsigned max_images, size_t max_image_bytes,
+                      msgpack_packer *pk);

@@ -1,0 +1,599 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""vivarium_runner: the Python half of a vivarium worker.
+
+What it is
+    The module that the C program ``vivarium-zygote`` imports by name (with
+    pkgdatadir put on ``sys.path`` for that import) into its embedded CPython 3.11.  The C side
+    owns sockets, fork, the lockdown and the reply encoding; this module owns
+    everything that is Python semantics:
+
+    ``preload(modules)``  once, in the zygote, before any fork
+    ``warm()``            in each worker right after fork, before a request
+    ``reseed()``          in the worker after the lockdown, before ``run``
+    ``run(code, ...)``    in the worker: run one request, return a result dict
+
+Trust zone
+    Inside the jail.  ``preload`` runs in the zygote (no request data exists
+    yet); ``warm`` runs in a fresh worker before it has seen a request;
+    ``reseed`` and ``run`` run in the worker after the lockdown (own uid, no
+    capabilities, no_new_privs, strict seccomp).  Nothing from a request is
+    handed to Python before the lockdown; ``run`` is the only function that
+    ever receives request data.
+
+    The request's code runs in the *same interpreter* as this module.  It can
+    reach and tamper with the runner (``sys.modules['vivarium_runner']``,
+    ``sys._getframe``, monkeypatched builtins, replaced ``sys.stdout`` ...).
+    That is unavoidable and accepted: a worker is single-use (or pinned to one
+    session), so tampering can only falsify that request's own result, and the
+    dispatcher treats every reply as hostile input and validates it.  The
+    runner therefore aims at being correct for honest code and *robust* (never
+    raising, never printing) for hostile code, not at being tamper-proof.
+
+Invariants
+    * Only the standard library is imported at module level; numpy and
+      matplotlib are optional and only touched if the zygote preloaded them
+      or the request imported them.
+    * ``preload`` sets MPLBACKEND=Agg and the BLAS/OpenMP thread limits before
+      it imports anything, so the zygote stays single-threaded at fork.
+    * ``warm`` leaves no state a request can see: nothing in ``__main__``, no
+      output, no ``linecache`` entry, no pyplot figure, no event loop policy
+      change.
+    * ``run`` executes in the real ``__main__`` namespace (pickle and
+      multiprocessing find functions the code defines) and adds no names of
+      its own to it besides ``__name__``/``__builtins__``.
+    * ``run`` never prints and never raises for anything the code does: every
+      ``BaseException`` (SystemExit, KeyboardInterrupt, MemoryError, ...) is
+      turned into the result dict.  Image capture never fails a run.
+    * Tracebacks show the user's frames only: the runner's own frames (and the
+      asyncio machinery between the runner and the user's top-level frame)
+      are stripped.
+    * Top-level ``await`` runs on a new event loop per run (asyncio.run):
+      the worker's seccomp filter must allow epoll and socketpair for it.
+    * The source is registered in ``linecache`` as "<input>"; a later run in
+      the same (session) worker replaces it, so tracebacks through functions
+      defined by an earlier run show the newer source's lines.
+    * Every string in the result is valid UTF-8 (lone surrogates are
+      backslash-escaped) and at most about 1 MiB when encoded.
+    * The ``hash()`` seed (PYTHONHASHSEED) is fixed when the zygote's
+      interpreter starts and is knowingly shared by all its workers;
+      everything else random is reseeded per worker by ``reseed``.
+"""
+
+import __future__
+import ast
+import builtins
+import importlib
+import io
+import linecache
+import os
+import random
+import sys
+import traceback
+import warnings
+
+__all__ = ["preload", "warm", "reseed", "run"]
+
+# Filename of the request's code in code objects, tracebacks and linecache.
+_FILENAME = "<input>"
+
+# Caps on strings returned to the dispatcher (UTF-8 bytes, before marker).
+_TEXT_MAX = 1 << 20
+_TRUNCATED = " ...[truncated]"
+
+# Largest raster (pixels, at dpi 100) we let matplotlib allocate for one
+# figure: 16 Mpx is 64 MiB of RGBA.  A bigger figure is counted as omitted
+# rather than risking the worker's memory limit after the code succeeded.
+_MAX_FIGURE_PIXELS = 16 << 20
+_FIGURE_DPI = 100
+
+# inspect.CO_COROUTINE, without importing inspect at module import.
+_CO_COROUTINE = 0x0080
+
+_AST_FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+_COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+
+# co_flags bits that carry `from __future__ import ...` (as codeop does it).
+_FUTURE_MASK = 0
+for _name in __future__.all_feature_names:
+    _FUTURE_MASK |= getattr(__future__, _name).compiler_flag
+del _name
+
+_THREAD_VARS = (
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+# --------------------------------------------------------------------------
+# zygote: preload
+# --------------------------------------------------------------------------
+
+def preload(modules):
+    """Import ``modules`` in the zygote, before the first fork.
+
+    Environment first: MPLBACKEND=Agg and the BLAS/OpenMP thread variables
+    are set before any module of the list is imported, so numpy's BLAS starts
+    no thread pool (the zygote must have exactly one thread at fork).  Raises
+    ImportError naming the module if one fails to import.
+    """
+    os.environ["MPLBACKEND"] = "Agg"
+    for var in _THREAD_VARS:
+        os.environ[var] = "1"
+
+    # What run() needs, so every worker inherits it instead of importing it
+    # per request: asyncio for top-level await (it pulls in inspect,
+    # selectors, ...), and tempfile, which requests use often.
+    importlib.import_module("asyncio")
+    importlib.import_module("tempfile")
+
+    want_mpl = False
+    for name in modules:
+        if not isinstance(name, str):
+            raise TypeError("preload: module names must be str, got %r"
+                            % (type(name).__name__,))
+        try:
+            importlib.import_module(name)
+        except Exception as e:
+            raise ImportError("preload: cannot import %r: %s: %s"
+                              % (name, type(e).__name__, e),
+                              name=name) from e
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            want_mpl = True
+
+    if want_mpl:
+        try:
+            matplotlib = importlib.import_module("matplotlib")
+            matplotlib.use("Agg")
+        except Exception as e:
+            raise ImportError("preload: cannot select matplotlib's Agg "
+                              "backend: %s: %s" % (type(e).__name__, e),
+                              name="matplotlib") from e
+    return None
+
+
+# --------------------------------------------------------------------------
+# worker: warm, reseed
+# --------------------------------------------------------------------------
+
+# Snippets that walk the same paths as a typical request: parse, split,
+# compile, exec, eval the last expression, repr; an exception with a
+# traceback (3.11's caret anchors parse the line with ast); a SyntaxError.
+_WARM_SNIPPETS = (
+    "def f(n):\n"
+    "    return [i * i for i in range(n) if i % 2]\n"
+    "class C:\n"
+    "    def __init__(self, x):\n"
+    "        self.x = x\n"
+    "    def __repr__(self):\n"
+    "        return f'C({self.x!r})'\n"
+    "d = {'a': 1.5, 'b': (1, None, 'x'), 'c': {2, 3}, 'e': b'\\x00'}\n"
+    "s = '%s %d %.3f' % ('v', 42, 3.14159) + str(d)\n"
+    "[C(f(10)), d, s, 10 ** 20, 2.5e-3, ...]\n",
+    "def g(a, b):\n"
+    "    return a[0] / b['k']\n"
+    "try:\n"
+    "    g([1], {'k': 0})\n"
+    "except ZeroDivisionError as e:\n"
+    "    raise ValueError('wrapped') from e\n",
+    "x = (1 +\n",
+)
+
+
+def warm():
+    """Pay the copy-on-write faults a typical request would pay.
+
+    Runs in a throwaway namespace; leaves nothing visible to the request (no
+    names in ``__main__``, no output, no linecache entry).
+    """
+    saved = linecache.cache.get(_FILENAME)
+    ns = {"__name__": "__vivarium_warm__", "__builtins__": builtins}
+    try:
+        for src in _WARM_SNIPPETS:
+            _result_for(src, ns, 8, 1 << 20, images=False)
+        io.StringIO().write(repr((1, 2.0, "three", [None], {4: b"5"})))
+        random.random()
+        random.getrandbits(64)
+    except BaseException:
+        pass
+    finally:
+        ns.clear()
+        if saved is None:
+            linecache.cache.pop(_FILENAME, None)
+        else:
+            linecache.cache[_FILENAME] = saved
+    return None
+
+
+def reseed():
+    """Reseed everything random whose state the fork copied from the zygote.
+
+    Called after the lockdown (os.urandom -> getrandom(2) must be allowed).
+    Raises if a reseed fails: better no request than a shared stream.
+    """
+    # random: the module's global Random.  (random also registers an
+    # os.register_at_fork hook that reseeds it in the child, and
+    # PyOS_AfterFork_Child runs those hooks, but do it again here, after the
+    # lockdown, without relying on that.)
+    random.seed(os.urandom(32))
+
+    # numpy's legacy global RandomState (np.random.random(), np.random.seed).
+    # Only if it is already imported (preloaded): never import numpy here.
+    # Seed with 256 bits through init_by_array rather than one 32-bit int,
+    # so two workers do not collide after ~2**16 forks.  Generators made by
+    # np.random.default_rng() draw fresh OS entropy and need nothing.
+    nprandom = sys.modules.get("numpy.random")
+    if nprandom is not None:
+        seed = os.urandom(32)
+        nprandom.seed([int.from_bytes(seed[i:i + 4], "little")
+                       for i in range(0, 32, 4)])
+
+    # tempfile's name sequence has its own Random.  It re-creates it when
+    # os.getpid() changes, which it does after fork, but drop it anyway; and
+    # forget the temp directory chosen in the zygote (the worker's TMPDIR
+    # and mounts may differ), so gettempdir() decides again in the worker.
+    tmp = sys.modules.get("tempfile")
+    if tmp is not None:
+        tmp._name_sequence = None
+        tmp.tempdir = None
+
+    # multiprocessing's authkey is os.urandom(32) taken when the module was
+    # imported: if the zygote imported it, every worker would share the key
+    # that authenticates Manager/Listener connections (pickles!) and a
+    # concurrent worker could talk to another's manager.  Give each its own.
+    mpp = sys.modules.get("multiprocessing.process")
+    if mpp is not None:
+        mpp.current_process().authkey = os.urandom(32)
+
+    # Nothing else to do:
+    # * uuid.uuid4() is UUID(bytes=os.urandom(16)) (checked on 3.11), no
+    #   state.  uuid.uuid1() uses libuuid's uuid_generate_time_safe (its
+    #   own clock sequence) when available, else a clock_seq drawn from
+    #   the `random` module reseeded above; its node is the host's anyway.
+    # * os.urandom is the kernel's getrandom(2), never copied.
+    # * secrets and random.SystemRandom read os.urandom on every call.
+    # * OpenSSL (ssl, hashlib) detects the fork and reseeds its DRBG.
+    # * hash() randomisation is fixed at interpreter start: shared, by design.
+    # * Private random.Random() instances created by preloaded libraries are
+    #   copies too; we cannot enumerate them.
+    return None
+
+
+# --------------------------------------------------------------------------
+# worker: run
+# --------------------------------------------------------------------------
+
+def run(code, max_images=8, max_image_bytes=4 << 20):
+    """Run ``code`` with REPL semantics in ``__main__``; return a result dict.
+
+    Keys: status ("ok" | "exception" | "memory"), value (repr of the last
+    expression statement's value, or None), exception (None or {type,
+    message, traceback}), images (PNG bytes of open pyplot figures),
+    images_omitted (figures not returned).
+
+    status is "memory" when a MemoryError escaped the code, "exception" for
+    any other BaseException (KeyboardInterrupt included) and for a repr()
+    of the value that raises; SystemExit with code None/0 counts as "ok".
+    exception["type"] is spelled as the traceback's last line spells it:
+    bare for builtins and for classes the code defined itself, module-
+    qualified otherwise.  Strings are capped at 1 MiB of UTF-8 (value and
+    message: cut, " ...[truncated]" appended; traceback: head and tail
+    kept).  Raises TypeError only if called with arguments of wrong types.
+    """
+    if not isinstance(code, str):
+        raise TypeError("run: code must be str, got %s" % type(code).__name__)
+    try:
+        max_images = max(0, int(max_images))
+        max_image_bytes = max(0, int(max_image_bytes))
+    except Exception:
+        raise TypeError("run: max_images and max_image_bytes must be int")
+
+    main = sys.modules.get("__main__")
+    if main is None:
+        main = type(sys)("__main__")
+        sys.modules["__main__"] = main
+    ns = main.__dict__
+    ns["__name__"] = "__main__"
+    if "__builtins__" not in ns:
+        ns["__builtins__"] = builtins
+    try:
+        return _result_for(code, ns, max_images, max_image_bytes, images=True)
+    except BaseException as e:
+        # Only reachable if the runner's own machinery failed (e.g. memory
+        # exhausted while formatting, or the code tampered with us).
+        return _fallback_result(e)
+
+
+def _result_for(code, ns, max_images, max_image_bytes, images):
+    lines = _register_source(code)
+
+    status, value, error = "ok", None, None
+    try:
+        result = _execute(code, ns)
+        if result is not None:
+            value = repr(result)
+        del result
+    except BaseException as e:
+        error = e
+    _flush()
+
+    exc_info = None
+    if error is not None:
+        if isinstance(error, SystemExit) and _is_success_code(error.code):
+            pass
+        else:
+            status = "memory" if isinstance(error, MemoryError) else "exception"
+            exc_info = _describe(error, lines)
+        error = None
+
+    if value is not None:
+        value = _text(value)
+
+    shots, omitted = ([], 0)
+    if images:
+        shots, omitted = _capture_images(max_images, max_image_bytes)
+
+    return {
+        "status": status,
+        "value": value,
+        "exception": exc_info,
+        "images": shots,
+        "images_omitted": omitted,
+    }
+
+
+def _register_source(code):
+    """Put the source in linecache (tracebacks, inspect.getsource).
+
+    Split the way the tokenizer counts lines (\\n, \\r\\n, \\r) -- not with
+    str.splitlines(), which also breaks at \\f, \\v, \\x1c-\\x1e, \\x85,
+    \\u2028 and \\u2029 and would shift every later line number.  mtime None
+    makes linecache.checkcache() leave the entry alone.
+    """
+    lines = io.StringIO(code, newline=None).readlines()
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    linecache.cache[_FILENAME] = (len(code), None, lines, _FILENAME)
+    return lines
+
+
+def _execute(code, ns):
+    """Compile all of ``code``, run it in ``ns``, return the last value."""
+    tree = compile(code, _FILENAME, "exec", _AST_FLAGS, dont_inherit=True)
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(body=tree.body.pop().value)
+
+    body_code = expr_code = None
+    future = 0
+    if tree.body:
+        body_code = compile(tree, _FILENAME, "exec", _COMPILE_FLAGS,
+                            dont_inherit=True)
+        future = body_code.co_flags & _FUTURE_MASK
+    if last is not None:
+        expr_code = compile(last, _FILENAME, "eval", _COMPILE_FLAGS | future,
+                            dont_inherit=True)
+    del tree, last
+
+    if not any(c is not None and c.co_flags & _CO_COROUTINE
+               for c in (body_code, expr_code)):
+        if body_code is not None:
+            eval(body_code, ns)
+        return eval(expr_code, ns) if expr_code is not None else None
+
+    # Top-level await/async for/async with: both parts on one new event
+    # loop, so objects bound to the loop in the body work in the last
+    # expression.
+    import asyncio
+    return asyncio.run(_execute_async(body_code, expr_code, ns))
+
+
+async def _execute_async(body_code, expr_code, ns):
+    if body_code is not None:
+        r = eval(body_code, ns)
+        if body_code.co_flags & _CO_COROUTINE:
+            await r
+        del r
+    if expr_code is None:
+        return None
+    r = eval(expr_code, ns)
+    if expr_code.co_flags & _CO_COROUTINE:
+        r = await r
+    return r
+
+
+def _is_success_code(code):
+    if code is None:
+        return True
+    return isinstance(code, int) and int.__eq__(code, 0) is True
+
+
+def _flush():
+    seen = []
+    for name in ("stdout", "stderr", "__stdout__", "__stderr__"):
+        try:
+            f = getattr(sys, name, None)
+            if f is None or any(f is s for s in seen):
+                continue
+            seen.append(f)
+            f.flush()
+        except BaseException:
+            pass
+
+
+def _type_name(t):
+    """Name of an exception type as the traceback's last line spells it.
+
+    Builtins bare ("ZeroDivisionError"), others module-qualified
+    ("json.decoder.JSONDecodeError"); like traceback, classes defined by the
+    request itself (module __main__) are bare too ("MyError").
+    """
+    qual = getattr(t, "__qualname__", None)
+    if not isinstance(qual, str):
+        qual = str(getattr(t, "__name__", "?"))
+    mod = getattr(t, "__module__", None)
+    if not isinstance(mod, str) or mod in ("builtins", "__main__"):
+        return str.__str__(qual)
+    return "%s.%s" % (str.__str__(mod), str.__str__(qual))
+
+
+def _user_tb(tb):
+    """Drop the frames before the request's own top-level frame.
+
+    Those are the runner's (and, for top-level await, asyncio's).  If there
+    is no frame of the request at all (a SyntaxError, or a repr() that fails
+    inside C), drop everything: what remains is only the exception.
+    """
+    t = tb
+    while t is not None:
+        if t.tb_frame.f_code.co_filename == _FILENAME:
+            return t
+        t = t.tb_next
+    return None
+
+
+def _strip_runner_frames(tb):
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return tb
+
+
+def _describe(exc, lines):
+    """{type, message, traceback} for ``exc``, traceback without our frames."""
+    try:
+        name = _type_name(type(exc))
+    except BaseException:
+        name = "?"
+    try:
+        if isinstance(exc, SystemExit):
+            message = str(exc.code)
+        else:
+            message = str(exc)
+    except BaseException:
+        message = "<exception str() failed>"
+    try:
+        if (isinstance(exc, SyntaxError) and exc.filename == _FILENAME
+                and exc.text is None and isinstance(exc.lineno, int)
+                and 0 < exc.lineno <= len(lines)):
+            # Errors found compiling the AST (e.g. 'return' outside
+            # function) carry no source text: the compiler tries to read
+            # the file "<input>" from disk.  Give it ours.
+            exc.text = lines[exc.lineno - 1]
+        te = traceback.TracebackException(type(exc), exc,
+                                          _user_tb(exc.__traceback__),
+                                          compact=True)
+        _strip_chained(te, set())
+        text = "".join(te.format())
+        del te
+    except BaseException:
+        text = "%s: %s\n" % (name, message) if message else name + "\n"
+    return {
+        "type": _text(name),
+        "message": _text(message),
+        "traceback": _text(text, head_and_tail=True),
+    }
+
+
+def _strip_chained(te, seen):
+    """Strip leading runner frames from chained exceptions' stacks too."""
+    if id(te) in seen:
+        return
+    seen.add(id(te))
+    for other in (te.__cause__, te.__context__):
+        if other is not None:
+            while other.stack and other.stack[0].filename == __file__:
+                del other.stack[0]
+            _strip_chained(other, seen)
+    for sub in te.exceptions or ():
+        _strip_chained(sub, seen)
+
+
+def _text(s, head_and_tail=False):
+    """Plain str, valid UTF-8, at most _TEXT_MAX bytes plus a marker.
+
+    Lone surrogates are backslash-escaped.  Too long: keep the head and
+    append _TRUNCATED, or (head_and_tail) keep both ends around it.
+    """
+    if type(s) is not str:
+        s = str.__str__(s)
+    if len(s) <= _TEXT_MAX and s.isascii():
+        return s
+    # A character is at least one byte: _TEXT_MAX + 1 characters are
+    # enough to decide, and bound the work for a huge string.
+    b = s[:_TEXT_MAX + 1].encode("utf-8", "backslashreplace")
+    if len(s) <= _TEXT_MAX and len(b) <= _TEXT_MAX:
+        return b.decode("utf-8")
+    if not head_and_tail:
+        return b[:_TEXT_MAX].decode("utf-8", "ignore") + _TRUNCATED
+    half = _TEXT_MAX // 2
+    tail = s[-half:].encode("utf-8", "backslashreplace")[-half:]
+    # "ignore" drops the partial characters at the cuts.
+    return (b[:half].decode("utf-8", "ignore") + "\n" + _TRUNCATED + "\n"
+            + tail.decode("utf-8", "ignore"))
+
+
+def _capture_images(max_images, max_bytes):
+    """PNGs of the open pyplot figures; never raises, never prints."""
+    images = []
+    omitted = 0
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return images, omitted
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                nums = list(plt.get_fignums())
+            except BaseException:
+                nums = []
+            for num in nums:
+                if len(images) >= max_images:
+                    omitted += 1
+                    continue
+                png = None
+                try:
+                    png = _render(plt, num, max_bytes)
+                except BaseException:
+                    png = None
+                if png is None:
+                    omitted += 1
+                else:
+                    images.append(png)
+            try:
+                plt.close("all")
+            except BaseException:
+                pass
+    except BaseException:
+        pass
+    return images, omitted
+
+
+def _render(plt, num, max_bytes):
+    fig = plt.figure(num)
+    w, h = fig.get_size_inches()
+    pixels = float(w) * _FIGURE_DPI * float(h) * _FIGURE_DPI
+    if not 0 < pixels <= _MAX_FIGURE_PIXELS:
+        return None
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_FIGURE_DPI, bbox_inches="tight")
+    png = buf.getvalue()
+    if len(png) > max_bytes or not png.startswith(b"\x89PNG"):
+        return None
+    return png
+
+
+def _fallback_result(e):
+    memory = isinstance(e, MemoryError)
+    try:
+        name = _type_name(type(e))
+    except BaseException:
+        name = "MemoryError" if memory else "?"
+    return {
+        "status": "memory" if memory else "exception",
+        "value": None,
+        "exception": {"type": name, "message": "",
+                      "traceback": name + "\n"},
+        "images": [],
+        "images_omitted": 0,
+    }

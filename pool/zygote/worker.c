@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A worker, just forked from the zygote. Trust zone: inside the jail; until
+ * the lockdown it holds the zygote's capabilities (within the namespace), so
+ * nothing from the request is interpreted by Python before the lockdown:
+ * the request is parsed here, in C, and the code is only handed to Python
+ * after jail_lockdown_apply() has succeeded.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "fd-util.h"
+#include "frame.h"
+#include "lockdown.h"
+#include "log.h"
+#include "macro.h"
+#include "msg.h"
+#include "python.h"
+#include "validate.h"
+#include "wire.h"
+#include "zygote.h"
+
+struct worker_request {
+        const char *code;
+        size_t code_len;
+        const char *stdin_data;
+        size_t stdin_len;
+        struct jail_lockdown lockdown;
+        uint64_t max_images, max_image_bytes;
+};
+
+static void
+worker_send_simple(const char *type, const char *message)
+{
+        msgpack_sbuffer buf;
+        msgpack_packer pk;
+
+        msgpack_sbuffer_init(&buf);
+        msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, message ? 2 : 1);
+        proto_pack_key_str(&pk, "type", type);
+        if (message)
+                proto_pack_key_str(&pk, "message", message);
+        (void) zygote_send(WORKER_SOCKET_FD, &buf);
+        msgpack_sbuffer_destroy(&buf);
+}
+
+_Noreturn static void
+worker_fail(const char *message)
+{
+        worker_send_simple("failed", message);
+        _exit(125);
+}
+
+static int
+parse_limits(const msgpack_object *req, struct jail_limits *l)
+{
+        const msgpack_object *m;
+        int r = proto_map_get_map(req, "limits", &m);
+
+        if (r < 0)
+                return r;
+        if (proto_map_get_uint(m, "cpu_s", &l->cpu_seconds) < 0 ||
+            proto_map_get_uint(m, "nproc", &l->nproc) < 0 ||
+            proto_map_get_uint(m, "nofile", &l->nofile) < 0 ||
+            proto_map_get_uint(m, "fsize", &l->fsize_bytes) < 0 ||
+            proto_map_get_uint(m, "as_bytes", &l->address_space_bytes) < 0)
+                return -EBADMSG;
+        return 0;
+}
+
+static int
+parse_request(const msgpack_object *req, struct worker_request *w)
+{
+        const char *type;
+        size_t type_len;
+        uint64_t uid, gid;
+
+        if (proto_map_get_str(req, "type", &type, &type_len) < 0 || type_len != 3 ||
+            memcmp(type, "run", 3) != 0)
+                return -EBADMSG;
+        if (proto_map_get_str(req, "code", &w->code, &w->code_len) < 0 ||
+            proto_map_get_bytes(req, "stdin", &w->stdin_data, &w->stdin_len) < 0 ||
+            proto_map_get_uint(req, "uid", &uid) < 0 || proto_map_get_uint(req, "gid", &gid) < 0 ||
+            proto_map_get_uint(req, "max_images", &w->max_images) < 0 ||
+            proto_map_get_uint(req, "max_image_bytes", &w->max_image_bytes) < 0)
+                return -EBADMSG;
+        w->lockdown.uid = (uid_t) uid;
+        w->lockdown.gid = (gid_t) gid;
+        return parse_limits(req, &w->lockdown.limits);
+}
+
+/* RLIMIT_AS counts address space, not memory: the interpreter and its preloaded
+ * modules (BLAS reserves large arenas) already occupy much of it. The limit is
+ * the request's budget on top of what the worker maps at lockdown. */
+static uint64_t
+address_space_limit(uint64_t budget)
+{
+        _cleanup_free_ char *statm = NULL;
+        unsigned long long pages = 0;
+
+        if (budget == 0)
+                return 0;
+        if (read_file_bounded("/proc/self/statm", 4096, &statm, NULL) < 0 ||
+            sscanf(statm, "%llu", &pages) != 1)
+                return budget;
+        return budget + (uint64_t) pages * (uint64_t) sysconf(_SC_PAGESIZE);
+}
+
+static int
+setup_stdin(const char *data, size_t len)
+{
+        _cleanup_close_ int fd = -EBADF;
+
+        /* A memfd holds the whole input, so the code can read it at its own pace
+         * (and seek), and nothing outside has to feed a pipe. */
+        fd = memfd_create("stdin", MFD_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (len > 0 && loop_write(fd, data, len) < 0)
+                return -errno;
+        if (lseek(fd, 0, SEEK_SET) < 0 || dup2(fd, STDIN_FILENO) < 0)
+                return -errno;
+        return 0;
+}
+
+static int
+receive_request(struct proto_frame_reader *reader, msgpack_unpacked *ret)
+{
+        const void *data;
+        size_t size;
+        int r;
+
+        for (;;) {
+                r = proto_frame_reader_pop(reader, &data, &size);
+                if (r > 0)
+                        break;
+                r = proto_frame_reader_fill(reader, WORKER_SOCKET_FD);
+                if (r < 0 && r != -EINTR)
+                        return r;
+        }
+        r = proto_validate_map(data, size, NULL, NULL);
+        return r < 0 ? r : proto_unpack(data, size, ret);
+}
+
+static void
+worker_arrange_fds(int sock, int out, int err)
+{
+        int want[4] = {-EBADF, out, err, sock};
+        int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int keep[1] = {WORKER_SOCKET_FD};
+
+        want[0] = devnull;
+        /* Exactly stdio and the worker's own socket survive; the zygote's control
+         * socket and everything else are closed (THREATS.md §C). */
+        if (devnull < 0 || fd_arrange_stdio(want, 4) < 0 || close_all_fds_except(keep, 1) < 0)
+                _exit(125);
+        (void) fd_set_cloexec(WORKER_SOCKET_FD, true);
+}
+
+static void
+worker_reset_signals(void)
+{
+        sigset_t all;
+
+        (void) signal(SIGCHLD, SIG_DFL);
+        /* Python's defaults: EPIPE becomes BrokenPipeError, EFBIG an OSError. */
+        (void) signal(SIGPIPE, SIG_IGN);
+        (void) signal(SIGXFSZ, SIG_IGN);
+        sigemptyset(&all);
+        (void) sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+_Noreturn void
+worker_main(int sock, int out, int err)
+{
+        struct proto_frame_reader *reader = NULL;
+        struct worker_request w = {};
+        msgpack_unpacked req;
+        msgpack_sbuffer buf;
+        msgpack_packer pk;
+        const char *step = NULL;
+        int r;
+
+        worker_arrange_fds(sock, out, err);
+        worker_reset_signals();
+        zygote_python_warm();
+        worker_send_simple("hello", NULL);
+        if (proto_frame_reader_new(WIRE_MAX_RESULT_FRAME, &reader) < 0)
+                _exit(125);
+        r = receive_request(reader, &req);
+        if (r < 0)
+                _exit(r == -EPIPE ? 0 : 125); /* the pool retired us before any request */
+        if (parse_request(&req.data, &w) < 0)
+                worker_fail("malformed run request");
+        if (setup_stdin(w.stdin_data, w.stdin_len) < 0)
+                worker_fail("could not set up stdin");
+        w.lockdown.limits.address_space_bytes = address_space_limit(w.lockdown.limits.address_space_bytes);
+        r = jail_lockdown_apply(&w.lockdown, &step);
+        if (r < 0)
+                worker_fail(step);
+        msgpack_sbuffer_init(&buf);
+        msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+        if (zygote_python_run(w.code, w.code_len, (unsigned) w.max_images, (size_t) w.max_image_bytes, &pk) <
+            0)
+                _exit(126); /* reported as "crashed" by the pool */
+        (void) zygote_send(WORKER_SOCKET_FD, &buf);
+        /* Leave at once: no atexit hooks, no finalisers, no lingering threads. */
+        _exit(0);
+}

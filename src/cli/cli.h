@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vivarium(1): subcommands and their shared helpers. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "run.h"
+
+/* Exit statuses of vivarium run (vivarium(1), EXIT STATUS). */
+enum {
+        CLI_EXIT_OK = 0,
+        CLI_EXIT_EXCEPTION = 1,
+        CLI_EXIT_USAGE = 2,
+        CLI_EXIT_TIMEOUT = 124,
+        CLI_EXIT_FAILURE = 125,
+        CLI_EXIT_KILLED = 137,
+};
+
+#define CLI_TIMEOUT_DEFAULT_MS 30000u
+#define CLI_TIMEOUT_MAX_MS 3600000u
+#define CLI_MEMORY_DEFAULT_MIB 512u
+#define CLI_MEMORY_MAX_MIB (64u * 1024u)
+#define CLI_INPUT_MAX (16u << 20)
+
+struct run_args {
+        uint64_t timeout_ms;
+        uint64_t memory_mib;
+        char **preload;
+        bool json;
+        bool help;
+        const char *code; /* -c */
+        const char *file; /* FILE or "-" */
+};
+
+/* Parse `vivarium run` arguments (argv[0] is "run"). Returns 0, or -EINVAL with
+ * a malloc'd message for the user. */
+int cli_run_parse(int argc, char **argv, struct run_args *ret, char **ret_error);
+void run_args_done(struct run_args *a);
+int cli_run(int argc, char **argv);
+int cli_status_exit_code(enum run_status s);
+
+/* Minimal JSON writing for --json (the CLI does not link a JSON library). */
+void json_write_string(FILE *f, const char *s, size_t n);
+void json_write_base64(FILE *f, const void *data, size_t n);
+void cli_print_result_json(FILE *f, const struct run_result *r);

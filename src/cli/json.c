@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The JSON form of a run result (`vivarium run --json`). Bytes the code
+ * printed are decoded as UTF-8 with U+FFFD for every invalid sequence, so the
+ * output is always valid JSON whatever the code wrote.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "macro.h"
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if invalid. */
+static size_t
+utf8_sequence(const unsigned char *s, size_t n)
+{
+        unsigned cp;
+        size_t len;
+
+        if (s[0] < 0x80)
+                return 1;
+        if (s[0] >= 0xc2 && s[0] <= 0xdf)
+                len = 2, cp = s[0] & 0x1f;
+        else if (s[0] >= 0xe0 && s[0] <= 0xef)
+                len = 3, cp = s[0] & 0x0f;
+        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+                len = 4, cp = s[0] & 0x07;
+        else
+                return 0;
+        if (len > n)
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+                return 0;
+        return len;
+}
+
+void
+json_write_string(FILE *f, const char *str, size_t n)
+{
+        const unsigned char *s = (const unsigned char *) str;
+
+        fputc('"', f);
+        for (size_t i = 0; i < n;) {
+                size_t len = utf8_sequence(s + i, n - i);
+                if (len == 0) {
+                        fputs("\\ufffd", f);
+                        i++;
+                } else if (len > 1) {
+                        fwrite(s + i, 1, len, f);
+                        i += len;
+                } else {
+                        unsigned char c = s[i++];
+                        if (c == '"' || c == '\\')
+                                fprintf(f, "\\%c", c);
+                        else if (c == '\n')
+                                fputs("\\n", f);
+                        else if (c == '\t')
+                                fputs("\\t", f);
+                        else if (c < 0x20 || c == 0x7f)
+                                fprintf(f, "\\u%04x", c);
+                        else
+                                fputc(c, f);
+                }
+        }
+        fputc('"', f);
+}
+
+void
+json_write_base64(FILE *f, const void *data, size_t n)
+{
+        static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const unsigned char *p = data;
+
+        fputc('"', f);
+        for (size_t i = 0; i < n; i += 3) {
+                unsigned v = (unsigned) p[i] << 16 | (i + 1 < n ? (unsigned) p[i + 1] << 8 : 0) |
+                             (i + 2 < n ? p[i + 2] : 0);
+                fputc(tbl[v >> 18 & 63], f);
+                fputc(tbl[v >> 12 & 63], f);
+                fputc(i + 1 < n ? tbl[v >> 6 & 63] : '=', f);
+                fputc(i + 2 < n ? tbl[v & 63] : '=', f);
+        }
+        fputc('"', f);
+}
+
+static void
+write_key_cstr(FILE *f, const char *key, const char *value)
+{
+        fprintf(f, "\"%s\":", key);
+        if (value)
+                json_write_string(f, value, strlen(value));
+        else
+                fputs("null", f);
+}
+
+static void
+write_capbuf(FILE *f, const char *key, const struct capbuf *b)
+{
+        _cleanup_free_ char *flat = NULL;
+        size_t len = 0;
+
+        fprintf(f, "\"%s\":", key);
+        if (capbuf_flatten(b, &flat, &len) < 0)
+                fputs("\"\"", f);
+        else
+                json_write_string(f, flat, len);
+        fprintf(f, ",\"%s_truncated\":%s,", key, capbuf_truncated(b) ? "true" : "false");
+}
+
+void
+cli_print_result_json(FILE *f, const struct run_result *r)
+{
+        fprintf(f, "{\"status\":\"%s\",", run_status_to_string(r->status));
+        write_capbuf(f, "stdout", &r->out);
+        write_capbuf(f, "stderr", &r->err);
+        write_key_cstr(f, "value", r->value);
+        fputs(",\"exception\":", f);
+        if (r->has_exception) {
+                fputc('{', f);
+                write_key_cstr(f, "type", r->exc_type);
+                fputc(',', f);
+                write_key_cstr(f, "message", r->exc_message);
+                fputc(',', f);
+                write_key_cstr(f, "traceback", r->exc_traceback);
+                fputc('}', f);
+        } else
+                fputs("null", f);
+        fputs(",\"images\":[", f);
+        for (size_t i = 0; i < r->n_images; i++) {
+                fprintf(f, "%s{\"mime\":\"%s\",\"data\":", i ? "," : "", r->images[i].mime);
+                json_write_base64(f, r->images[i].data, r->images[i].size);
+                fputc('}', f);
+        }
+        fprintf(f, "],\"images_omitted\":%llu,", (unsigned long long) r->images_omitted);
+        write_key_cstr(f, "detail", r->detail);
+        fprintf(f, ",\"wall_ms\":%.3f,\"cpu_ms\":%.3f,\"max_rss_kb\":%llu}\n", r->wall_ms, r->cpu_ms,
+                (unsigned long long) r->max_rss_kb);
+}

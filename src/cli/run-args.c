@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Parsing `vivarium run` arguments, and the exit status of a result. Separate from main() so every accepted and
+ * rejected form is unit-tested. Errors name the offending value and the rule.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "macro.h"
+#include "parse-util.h"
+
+_printf_(2, 3) static int fail(char **ret_error, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(ret_error, fmt, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return -EINVAL;
+}
+
+static int
+parse_option(int c, const char *arg, struct run_args *a, char **ret_error)
+{
+        uint64_t v;
+
+        switch (c) {
+        case 't':
+                if (parse_seconds_ms(arg, CLI_TIMEOUT_MAX_MS, &a->timeout_ms) < 0)
+                        return fail(ret_error,
+                                    "invalid --timeout '%s': give seconds, more than 0 and at most 3600",
+                                    arg);
+                return 0;
+        case 'm':
+                if (parse_u64(arg, &v) < 0 || v < 16 || v > CLI_MEMORY_MAX_MIB)
+                        return fail(ret_error, "invalid --memory '%s': give MiB, from 16 to 65536", arg);
+                a->memory_mib = v;
+                return 0;
+        case 'p':
+                a->preload = strv_free(a->preload);
+                if (parse_module_list(arg, &a->preload) < 0)
+                        return fail(
+                                ret_error,
+                                "invalid --preload '%s': give comma-separated module names like numpy,json",
+                                arg);
+                return 0;
+        case 'j':
+                a->json = true;
+                return 0;
+        case 'c':
+                a->code = arg;
+                return 0;
+        case 'h':
+                a->help = true;
+                return 0;
+        default:
+                return fail(ret_error, "%s; see 'vivarium run --help'",
+                            "unknown option or missing argument");
+        }
+}
+
+int
+cli_run_parse(int argc, char **argv, struct run_args *a, char **ret_error)
+{
+        static const struct option opts[] = {
+                {"timeout", required_argument, NULL, 't'}, {"memory", required_argument, NULL, 'm'},
+                {"preload", required_argument, NULL, 'p'}, {"json", no_argument, NULL, 'j'},
+                {"help", no_argument, NULL, 'h'},          {},
+        };
+        int c, r;
+
+        *a = (struct run_args){.timeout_ms = CLI_TIMEOUT_DEFAULT_MS, .memory_mib = CLI_MEMORY_DEFAULT_MIB};
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) >= 0) {
+                r = parse_option(c, optarg, a, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        if (a->help)
+                return 0;
+        if (optind < argc)
+                a->file = argv[optind++];
+        if (optind < argc)
+                return fail(ret_error, "unexpected argument '%s'", argv[optind]);
+        if (!a->code == !a->file)
+                return fail(ret_error, "%s",
+                            "give the code with -c CODE, as a FILE, or '-' for standard input");
+        return 0;
+}
+
+void
+run_args_done(struct run_args *a)
+{
+        a->preload = strv_free(a->preload);
+}
+
+int
+cli_status_exit_code(enum run_status s)
+{
+        switch (s) {
+        case RUN_OK:
+                return CLI_EXIT_OK;
+        case RUN_TIMEOUT:
+                return CLI_EXIT_TIMEOUT;
+        case RUN_MEMORY:
+        case RUN_KILLED:
+                return CLI_EXIT_KILLED;
+        default:
+                return CLI_EXIT_EXCEPTION;
+        }
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The `run` result model of PROTOCOL.md, shared by every face (CLI, daemon,
+ * MCP). A Python exception, a timeout or a memory kill are results, not errors.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "capbuf.h"
+
+enum run_status {
+        RUN_OK,
+        RUN_EXCEPTION,
+        RUN_TIMEOUT,
+        RUN_MEMORY,
+        RUN_KILLED, /* by a signal that was not ours */
+        RUN_CANCELLED,
+        RUN_CRASHED, /* the interpreter died */
+        _RUN_STATUS_MAX,
+};
+
+struct run_image {
+        char *mime;
+        void *data;
+        size_t size;
+};
+
+struct run_result {
+        enum run_status status;
+        struct capbuf out, err;
+        char *value; /* repr of the last expression, or NULL */
+        bool has_exception;
+        char *exc_type, *exc_message, *exc_traceback;
+        struct run_image *images;
+        size_t n_images;
+        uint64_t images_omitted;
+        double wall_ms, cpu_ms;
+        uint64_t max_rss_kb;
+        char *detail; /* what happened, for statuses without an exception */
+};
+
+const char *run_status_to_string(enum run_status s);
+int run_status_from_string(const char *s, size_t len, enum run_status *ret);
+void run_result_done(struct run_result *r);

@@ -1,0 +1,375 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# `vivarium run` end to end, through the test install: output and value
+# printing, exceptions, code from -c / FILE / '-', stdin forwarding, usage
+# errors, the --json result, wall-clock timeouts (sleep, busy loop ignoring
+# signals, SIGSTOP, Event wait, select), memory limits, fork/thread bombs and
+# the host's process count, output floods and the value cap, matplotlib
+# images, --preload, statelessness and per-run randomness; the core cases
+# again as the unprivileged test user. A TAP test (see lib.sh).
+
+# Conditions are often strings handed to eval (verdict DESC eval '...'):
+# shellcheck disable=SC2016,SC2034,SC2154
+# shellcheck source=tests/integration/lib.sh
+. "$top_srcdir/tests/integration/lib.sh"
+
+# The code's stdin is ours when it is not a terminal: never hand it whatever
+# the harness left open, so a run cannot block reading it.
+exec </dev/null
+
+PY=/usr/bin/python3
+NL=$'\n'
+[ -x "$PY" ] || PY=python3
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+
+# vr ARGS...: run vivarium, keeping stdout and stderr in $T/out and $T/err and
+# exactly (trailing newlines included, NUL bytes dropped) in $out and $err; the
+# exit status in $rc and the elapsed wall time in $ms.
+vr() { vr_cmd "$VIVARIUM" "$@"; }
+
+# vr_cmd COMMAND...: the same for any command (as_test_user "$VIVARIUM" ...).
+vr_cmd() {
+    local t0
+    t0=$(date +%s%N)
+    "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    out=$(tr -d '\000' <"$T/out"; echo .) out=${out%.}
+    err=$(tr -d '\000' <"$T/err"; echo .) err=${err%.}
+}
+
+size() { stat -c %s "$1"; }
+
+# show: what the last run did, for a failing case.
+show() {
+    diag "rc=$rc after ${ms} ms; $(size "$T/out") bytes out, $(size "$T/err") bytes err" \
+        "stdout: $(head -c 400 "$T/out" | tr -d '\000')" "stderr: $(head -c 400 "$T/err" | tr -d '\000')"
+}
+
+# verdict DESC COMMAND...: ok when COMMAND succeeds, else not ok and show.
+verdict() {
+    local desc=$1
+    shift
+    if "$@"; then ok "$desc"; else not_ok "$desc"; show; fi
+}
+
+# expect DESC RC STDOUT ARGS...: a run with that exit status and exactly that
+# stdout (give it with its newline: $'2\n').
+expect() {
+    local desc=$1 want_rc=$2 want_out=$3
+    shift 3
+    vr "$@"
+    verdict "$desc" rc_out "$want_rc" "$want_out"
+}
+rc_out() { [ "$rc" = "$1" ] && [ "$out" = "$2" ]; }
+
+has() { case $1 in *"$2"*) return 0 ;; esac; return 1; }
+
+# json EXPR: true when the Python expression is true of the JSON on stdout,
+# parsed as strict UTF-8 (d is the object; base64 is imported).
+json() {
+    "$PY" -c 'import base64, json, sys
+d = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))
+sys.exit(0 if eval("(" + sys.argv[2] + "\n)") else 1)' "$T/out" "$1"
+}
+
+# expect_json DESC RC EXPR ARGS...: a --json run with that exit status whose
+# result satisfies EXPR.
+expect_json() {
+    local desc=$1 want_rc=$2 expr=$3
+    shift 3
+    vr run --json "$@"
+    verdict "$desc" json_rc "$want_rc" "$expr"
+}
+json_rc() { [ "$rc" = "$1" ] && json "$2"; }
+
+# nprocs: the host's process count (ls /proc | grep -c '^[0-9]').
+nprocs() {
+    local p n=0
+    for p in /proc/[0-9]*; do n=$((n + 1)); done
+    echo "$n"
+}
+
+# procs_back BASELINE: the host's process count returns to BASELINE + 10
+# (other work on this machine comes and goes) within a few seconds.
+procs_back() {
+    local i n
+    for i in $(seq 50); do
+        n=$(nprocs)
+        [ "$n" -le $(($1 + 10)) ] && return 0
+        sleep 0.1
+    done
+    diag "host processes: $n, baseline $1"
+    return 1
+}
+
+# ---------------------------------------------------------------- basics
+
+expect "print(1+1) prints 2" 0 $'2\n' run -c 'print(1+1)'
+expect "the value of 1+1 is printed" 0 $'2\n' run -c '1+1'
+expect "a value of None prints nothing" 0 '' run -c 'None'
+expect "an assignment prints nothing" 0 '' run -c 'x=1'
+verdict "  ... and nothing on stderr either" test -z "$err"
+expect "output comes before the value" 0 $'first\n42\n' run -c 'x = 2
+print("first")
+x * 21'
+expect "a value's repr is printed" 0 $'[1, \'a\']\n' run -c '[1, "a"]'
+expect "os.write and a subprocess's output are captured" 0 $'raw\nsub\n' \
+    run -c 'import os, subprocess
+os.write(1, b"raw\n")
+subprocess.run(["echo", "sub"])
+None'
+expect "stderr goes to stderr only" 0 '' run -c 'import sys; print("e", file=sys.stderr)'
+verdict "  ... where it is" test "$err" = $'e\n'
+
+# ---------------------------------------------------------------- exceptions
+
+vr run -c '1/0'
+verdict "an exception exits 1 with a traceback of the user's code only" eval \
+    '[ "$rc" = 1 ] && [ -z "$out" ] && has "$err" "File \"<input>\", line 1" &&
+     has "$err" ZeroDivisionError && ! has "$err" vivarium_runner'
+vr run -c 'def f(:'
+verdict "a SyntaxError exits 1" eval '[ "$rc" = 1 ] && has "$err" SyntaxError'
+vr run -c 'import os; os.abort()'
+verdict "an interpreter crash exits 1" eval '[ "$rc" = 1 ] && has "$err" vivarium:'
+vr run -c 'import os, signal; os.kill(os.getpid(), signal.SIGKILL)'
+verdict "code killed by a signal exits 137" test "$rc" = 137
+
+# ---------------------------------------------------------------- code sources, stdin
+
+printf 'print("from file")\n6 * 7\n' >"$T/code.py"
+expect "code from FILE" 0 $'from file\n42\n' run "$T/code.py"
+vr run - <<<'print("from stdin"); 6 * 7'
+verdict "code from '-'" rc_out 0 $'from stdin\n42\n'
+vr run -c 'input()' <<<'hi'
+verdict "stdin is forwarded to the code" rc_out 0 $'\'hi\'\n'
+vr run "$T/missing.py"
+verdict "a missing FILE is a usage error naming it" eval \
+    '[ "$rc" = 2 ] && [ -z "$out" ] && has "$err" "$T/missing.py" && has "$err" "No such file"'
+
+# ---------------------------------------------------------------- usage
+
+usage_error() { # DESC STDERR-SUBSTRING ARGS...
+    local desc=$1 want=$2
+    shift 2
+    vr "$@"
+    verdict "usage error: $desc" eval '[ "$rc" = 2 ] && [ -z "$out" ] && has "$err" "$want"'
+}
+usage_error "no code" "give the code" run
+usage_error "both -c and FILE" "vivarium:" run -c 1 "$T/code.py"
+usage_error "--timeout 0" "--timeout" run --timeout 0 -c 1
+usage_error "--timeout abc" "--timeout" run --timeout abc -c 1
+usage_error "--memory 1" "--memory" run --memory 1 -c 1
+usage_error "--preload 'bad name'" "--preload" run --preload 'bad name' -c 1
+usage_error "unknown option" "vivarium:" run --no-such-option -c 1
+usage_error "unknown command" "unknown command" no-such-command
+
+vr --version
+verdict "--version" eval '[ "$rc" = 0 ] && [[ $out =~ ^vivarium\ [0-9]+\.[0-9]+\.[0-9]+ ]]'
+vr --help
+verdict "--help" eval '[ "$rc" = 0 ] && has "$out" Usage'
+vr run --help
+verdict "run --help" eval '[ "$rc" = 0 ] && has "$out" "--timeout" && has "$out" "--json"'
+
+# ---------------------------------------------------------------- --json
+
+fields='{"status", "stdout", "stderr", "stdout_truncated", "stderr_truncated", "value",
+ "exception", "images", "images_omitted", "detail", "wall_ms", "cpu_ms", "max_rss_kb"}'
+expect_json "--json has every field, with their types" 0 "$fields <= set(d) and
+ isinstance(d['stdout'], str) and isinstance(d['stderr'], str) and
+ isinstance(d['stdout_truncated'], bool) and isinstance(d['stderr_truncated'], bool) and
+ isinstance(d['images'], list) and isinstance(d['images_omitted'], int) and
+ all(isinstance(d[k], (int, float)) for k in ('wall_ms', 'cpu_ms', 'max_rss_kb'))" \
+    -c 'print("out")'
+expect_json "--json ok: output and value" 0 "d['status'] == 'ok' and d['stdout'] == 'a\n' and
+ d['stderr'] == 'b\n' and d['value'] == '3' and d['exception'] is None" \
+    -c 'import sys; print("a"); print("b", file=sys.stderr); 1 + 2'
+expect_json "--json value is the repr" 0 "d['value'] == \"'abc'\"" -c '"abc"'
+expect_json "--json None has a null value" 0 "d['value'] is None" -c 'None'
+expect_json "--json exception" 1 "d['status'] == 'exception' and
+ d['exception']['type'] == 'ZeroDivisionError' and d['exception']['message'] == 'division by zero' and
+ 'File \"<input>\", line 1' in d['exception']['traceback'] and
+ 'vivarium_runner' not in d['exception']['traceback']" -c '1/0'
+expect_json "--json invalid UTF-8 output becomes U+FFFD" 0 \
+    "d['stdout'] == '\ufffd\ufffd' and d['stderr'] == 'a\x00\ufffdb'" \
+    -c 'import os; os.write(1, b"\xff\xfe"); os.write(2, b"a\x00\x80b"); None'
+
+# ---------------------------------------------------------------- timeouts
+
+timeout_case() { # DESC CODE
+    vr run --timeout 1 -c "$2"
+    verdict "timeout: $1 exits 124 within 10 s" eval '[ "$rc" = 124 ] && [ "$ms" -lt 10000 ]'
+}
+vr run --timeout 1 -c 'import time; print("before", flush=True); time.sleep(1e6)'
+verdict "timeout: sleep exits 124 within 10 s, keeping earlier output" eval \
+    '[ "$rc" = 124 ] && [ "$ms" -lt 10000 ] && [ "$out" = "before$NL" ] && has "$err" "timed out"'
+timeout_case "busy loop ignoring SIGTERM/SIGXCPU/SIGINT/SIGHUP" 'import signal
+for s in (signal.SIGTERM, signal.SIGXCPU, signal.SIGINT, signal.SIGHUP):
+    signal.signal(s, signal.SIG_IGN)
+while True:
+    pass'
+timeout_case "SIGSTOP of itself" 'import os, signal; os.kill(os.getpid(), signal.SIGSTOP)'
+timeout_case "threading.Event().wait()" 'import threading; threading.Event().wait()'
+timeout_case "select on nothing" 'import select; select.select([], [], [])'
+expect_json "timeout: --json status timeout" 124 "d['status'] == 'timeout'" \
+    --timeout 1 -c 'while True: pass'
+# The worker is killed first at the deadline, so its exit report (rusage)
+# still arrives before the jail goes.
+verdict "timeout: cpu_ms and max_rss_kb of a 1 s busy loop are reported" \
+    json "d['cpu_ms'] > 500 and d['max_rss_kb'] > 0"
+
+# ---------------------------------------------------------------- memory
+
+vr run --memory 64 -c 'bytearray(512 << 20)'
+verdict "memory: one huge allocation exits 137" eval '[ "$rc" = 137 ] && has "${err,,}" memory'
+expect_json "memory: --json status memory" 137 "d['status'] == 'memory'" \
+    --memory 64 -c 'bytearray(512 << 20)'
+vr run --memory 64 --timeout 20 -c 'chunks = []
+while True:
+    chunks.append(bytearray(1 << 20))'
+verdict "memory: gradual growth exits 137" test "$rc" = 137
+
+# ---------------------------------------------------------------- process limits
+
+base=$(nprocs)
+vr run --timeout 5 -c 'import os
+while True:
+    try:
+        os.fork()
+    except OSError as e:
+        print("limited", type(e).__name__)
+        break'
+verdict "fork bomb hits the process limit (EAGAIN) and the run ends" eval \
+    '{ [ "$rc" = 0 ] || [ "$rc" = 1 ] || [ "$rc" = 124 ]; } && [ "$ms" -lt 15000 ] &&
+     has "$out" "limited BlockingIOError"'
+check "  ... and the host's process count is back to its baseline" procs_back "$base"
+
+base=$(nprocs)
+vr run --timeout 2 -c 'import os, time
+while True:
+    try:
+        if os.fork() == 0:
+            time.sleep(1e6)
+    except OSError as e:
+        print("limited", type(e).__name__, flush=True)
+        break
+time.sleep(1e6)'
+verdict "fork bomb of sleepers is killed at its deadline" eval \
+    '[ "$rc" = 124 ] && [ "$ms" -lt 12000 ] && has "$out" "limited BlockingIOError"'
+check "  ... and the host's process count is back to its baseline" procs_back "$base"
+
+vr run --timeout 5 -c 'import threading, time
+try:
+    while True:
+        threading.Thread(target=time.sleep, args=(1e6,), daemon=True).start()
+except RuntimeError:
+    print("limited")'
+verdict "thread bomb hits the process limit" eval '[ "$rc" = 0 ] && [ "$out" = "limited$NL" ]'
+
+# ---------------------------------------------------------------- output caps
+
+MiB=$((1 << 20))
+vr run -c 'import sys; sys.stdout.write("x" * (50 << 20))'
+verdict "stdout flood: 1 MiB shown, then a truncation notice" eval \
+    '[ "$rc" = 0 ] && [ "$(size "$T/out")" -ge $MiB ] && [ "$(size "$T/out")" -le $((MiB + 4096)) ] &&
+     has "$err" "stdout truncated"'
+expect_json "stdout flood in --json: flagged, head and tail kept, JSON stays small" 0 \
+    "d['stdout_truncated'] and not d['stderr_truncated'] and len(d['stdout']) <= (1 << 20) + 256 and
+     d['stdout'].startswith('x') and d['stdout'].endswith('x')" \
+    -c 'import sys; _ = sys.stdout.write("x" * (50 << 20))'
+verdict "  ... JSON is at most 1 MiB + 64 KiB" test "$(size "$T/out")" -le $((MiB + 65536))
+vr run -c 'import sys; _ = sys.stderr.write("y" * (50 << 20))'
+verdict "stderr flood: 1 MiB shown, then a truncation notice" eval \
+    '[ "$rc" = 0 ] && [ -z "$out" ] && [ "$(size "$T/err")" -le $((MiB + 4096)) ] && has "$err" "stderr truncated"'
+
+binary='import os
+chunk = bytes(b for b in range(256) if b != 10) * 4096
+for _ in range(50):
+    os.write(1, chunk)'
+vr run -c "$binary"
+verdict "binary flood without newlines: capped at 1 MiB, with a notice" eval \
+    '[ "$rc" = 0 ] && [ "$(size "$T/out")" -le $((MiB + 4096)) ] && has "$err" "stdout truncated"'
+expect_json "binary flood in --json: valid, flagged, bounded" 0 "d['stdout_truncated']" -c "$binary"
+verdict "  ... JSON is at most 8 MiB (escapes included)" test "$(size "$T/out")" -le $((8 * MiB))
+
+vr run -c '"a" * (10 << 20)'
+verdict "the value's repr is capped at 1 MiB with a marker" eval \
+    '[ "$rc" = 0 ] && [ "$(size "$T/out")" -le $((MiB + 64)) ] && has "$(tail -c 64 "$T/out")" truncated'
+vr run --json -c '"a" * (10 << 20)'
+verdict "  ... in --json too" json_rc 0 "len(d['value']) <= (1 << 20) + 64 and d['value'].endswith('[truncated]')"
+
+# A result frame larger than one read, written just before the worker exits,
+# must be read whole even when the exit report is noticed first (the pool
+# drains the worker's socket before it kills the jail). Timing dependent, so
+# 40 runs of a ~190 kB value, which fits the socket buffer at once.
+lost=0
+for i in $(seq 40); do
+    n=$((180000 + i * 500))
+    vr run -c "'a' * $n"
+    if [ "$rc" != 0 ] || [ "$(size "$T/out")" -ne $((n + 3)) ]; then
+        lost=$((lost + 1)) why="rc=$rc: ${err%"$NL"}"
+    fi
+done
+if [ "$lost" -eq 0 ]; then
+    ok "a ~190 kB value is never lost (40 runs)"
+else
+    not_ok "a ~190 kB value is never lost (40 runs): $lost runs lost their result"
+    diag "last failure: $why"
+fi
+
+# ---------------------------------------------------------------- matplotlib, preload
+
+if [ -d /usr/lib/python3/dist-packages/matplotlib ]; then
+    expect_json "matplotlib: an open figure comes back as one PNG" 0 \
+        "len(d['images']) == 1 and d['images'][0]['mime'] == 'image/png' and
+         base64.b64decode(d['images'][0]['data']).startswith(b'\x89PNG\r\n\x1a\n')" \
+        -c 'import matplotlib.pyplot as plt; plt.plot([1, 2, 3])'
+else
+    skip "matplotlib: /usr/lib/python3/dist-packages/matplotlib is not installed"
+fi
+
+if [ -d /usr/lib/python3/dist-packages/numpy ]; then
+    expect "--preload json,numpy imports them before the code runs" 0 $'(True, True)\n' \
+        run --preload json,numpy -c 'import sys; ("json" in sys.modules, "numpy" in sys.modules)'
+    expect "--preload json,numpy: numpy works" 0 $'45\n' \
+        run --preload json,numpy -c 'import numpy; int(numpy.arange(10).sum())'
+else
+    skip "--preload: numpy is not installed"
+    skip "--preload: numpy is not installed"
+fi
+
+# ---------------------------------------------------------------- state and randomness
+
+probe=/tmp/vivarium-run-test-$$
+expect "a run can write a file in /tmp" 0 $'True\n' \
+    run -c "open('$probe', 'w').write('x'); import os; os.path.exists('$probe')"
+expect "  ... which the next run does not see" 0 $'False\n' \
+    run -c "import os; os.path.exists('$probe')"
+verdict "  ... nor the host" test ! -e "$probe"
+
+vr run -c 'import os, random; (random.random(), os.urandom(8).hex())'
+first=$out
+vr run -c 'import os, random; (random.random(), os.urandom(8).hex())'
+verdict "random differs between two runs" eval '[ "$rc" = 0 ] && [ -n "$first" ] && [ "$out" != "$first" ]'
+
+# ---------------------------------------------------------------- as the test user
+
+if have_test_user; then
+    vr_cmd as_test_user "$VIVARIUM" run -c 'print(1+1)'
+    verdict "test user: print" rc_out 0 $'2\n'
+    vr_cmd as_test_user "$VIVARIUM" run -c '6 * 7'
+    verdict "test user: value" rc_out 0 $'42\n'
+    vr_cmd as_test_user "$VIVARIUM" run -c '1/0'
+    verdict "test user: exception exits 1" eval '[ "$rc" = 1 ] && has "$err" ZeroDivisionError'
+    vr_cmd as_test_user "$VIVARIUM" run --timeout 1 -c 'while True: pass'
+    verdict "test user: timeout exits 124 within 10 s" eval '[ "$rc" = 124 ] && [ "$ms" -lt 10000 ]'
+    vr_cmd as_test_user "$VIVARIUM" run --memory 64 -c 'bytearray(512 << 20)'
+    verdict "test user: memory limit exits 137" test "$rc" = 137
+else
+    if [ "$(id -u)" -ne 0 ]; then why="not root: cannot create or switch to the test user"
+    else why="cannot create the test user $VIV_TEST_USER"; fi
+    for c in print value exception timeout memory; do skip "test user: $c: $why"; done
+fi
+
+tap_done

@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Unit tests of the jail builder: spec validation, id map strings, subordinate
+ * id look-up, and the mount plan built against a fake host tree.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "idmap.h"
+#include "jail.h"
+#include "macro.h"
+#include "mount-plan.h"
+
+static struct jail_spec *
+valid_spec(void)
+{
+        struct jail_spec *s = NULL;
+        char *argv[] = {(char *) "/usr/bin/true", NULL};
+
+        cr_assert_eq(jail_spec_new(&s), 0);
+        s->idmap = (struct jail_idmap){JAIL_IDMAP_SINGLE, 1234, 1234, 1};
+        cr_assert_eq(jail_spec_set_argv(s, argv), 0);
+        return s;
+}
+
+Test(spec, valid_spec_passes)
+{
+        struct jail_spec *s = valid_spec();
+        const char *why = NULL;
+
+        cr_expect_eq(jail_spec_validate(s, &why), 0);
+        jail_spec_free(s);
+}
+
+Test(spec, rejects_missing_or_relative_program)
+{
+        struct jail_spec *s = valid_spec();
+        char *rel[] = {(char *) "python3", NULL};
+        const char *why = NULL;
+
+        cr_assert_eq(jail_spec_set_argv(s, rel), 0);
+        cr_expect_eq(jail_spec_validate(s, &why), -EINVAL);
+        cr_expect(why && strstr(why, "absolute"));
+        jail_spec_free(s);
+}
+
+Test(spec, rejects_host_root_mapping)
+{
+        struct jail_spec *s = valid_spec();
+        const char *why = NULL;
+
+        s->idmap.uid = 0;
+        cr_expect_eq(jail_spec_validate(s, &why), -EINVAL);
+        cr_expect(why && strstr(why, "host root"));
+        s->idmap = (struct jail_idmap){JAIL_IDMAP_RANGE, 100000, 0, 65536};
+        cr_expect_eq(jail_spec_validate(s, &why), -EINVAL);
+        jail_spec_free(s);
+}
+
+Test(spec, rejects_dotdot_and_relative_binds)
+{
+        static const char *const bad[] = {"relative", "/a/../etc", "/..", "/a/..", "/"};
+        const char *why = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                struct jail_spec *s = valid_spec();
+                cr_assert_eq(jail_spec_add_bind(s, "/usr", bad[i]), 0);
+                cr_expect_eq(jail_spec_validate(s, &why), -EINVAL, "target %s accepted", bad[i]);
+                jail_spec_free(s);
+        }
+        struct jail_spec *s = valid_spec();
+        cr_assert_eq(jail_spec_add_bind(s, "/opt/x..y", "/opt/..x"), 0);
+        cr_expect_eq(jail_spec_validate(s, &why), 0, "names containing dots are fine");
+        jail_spec_free(s);
+}
+
+Test(spec, rejects_tiny_tmpfs_and_unknown_caps)
+{
+        struct jail_spec *s = valid_spec();
+        const char *why = NULL;
+
+        s->tmp_bytes = 4096;
+        cr_expect_eq(jail_spec_validate(s, &why), -EINVAL);
+        s->tmp_bytes = 1u << 20;
+        s->keep_caps = UINT64_C(1) << 63;
+        cr_expect_eq(jail_spec_validate(s, &why), -EINVAL);
+        jail_spec_free(s);
+}
+
+Test(spec, pass_fds_are_bounded)
+{
+        struct jail_spec *s = valid_spec();
+
+        for (unsigned i = 0; i < JAIL_MAX_PASS_FDS; i++)
+                cr_expect_eq(jail_spec_pass_fd(s, 10 + (int) i), 0);
+        cr_expect_eq(jail_spec_pass_fd(s, 99), -E2BIG);
+        cr_expect_eq(jail_spec_pass_fd(s, -1), -EBADF);
+        cr_expect_eq(jail_spec_add_env(s, "NOEQUALS"), -EINVAL);
+        cr_expect_eq(jail_spec_add_env(s, "=x"), -EINVAL);
+        jail_spec_free(s);
+}
+
+Test(idmap, single_maps_sandbox_to_caller)
+{
+        struct jail_idmap m = {JAIL_IDMAP_SINGLE, 1001, 1002, 1};
+        char buf[64];
+
+        cr_assert_eq(jail_idmap_format(&m, 0, buf, sizeof buf), 0);
+        cr_expect_str_eq(buf, "1000 1001 1\n");
+        cr_assert_eq(jail_idmap_format(&m, 1, buf, sizeof buf), 0);
+        cr_expect_str_eq(buf, "1000 1002 1\n");
+        cr_expect_eq(jail_idmap_inside_uid(&m), JAIL_UID_SANDBOX);
+}
+
+Test(idmap, range_maps_from_zero)
+{
+        struct jail_idmap m = {JAIL_IDMAP_RANGE, 0x70000000, 0x70000000, 65536};
+        char buf[64];
+
+        cr_assert_eq(jail_idmap_format(&m, 0, buf, sizeof buf), 0);
+        cr_expect_str_eq(buf, "0 1879048192 65536\n");
+        cr_expect_eq(jail_idmap_inside_uid(&m), 0);
+}
+
+Test(idmap, refuses_root_small_ranges_overflow_and_short_buffers)
+{
+        struct jail_idmap root = {JAIL_IDMAP_SINGLE, 0, 0, 1};
+        struct jail_idmap small = {JAIL_IDMAP_RANGE, 100000, 100000, 1000};
+        struct jail_idmap wrap = {JAIL_IDMAP_RANGE, 0xffff0000u, 0xffff0000u, 0x20000};
+        struct jail_idmap ok = {JAIL_IDMAP_SINGLE, 1001, 1001, 1};
+        char buf[64];
+
+        cr_expect_eq(jail_idmap_format(&root, 0, buf, sizeof buf), -EINVAL);
+        cr_expect_eq(jail_idmap_format(&small, 0, buf, sizeof buf), -EINVAL);
+        cr_expect_eq(jail_idmap_format(&wrap, 0, buf, sizeof buf), -EINVAL);
+        cr_expect_eq(jail_idmap_format(&ok, 0, buf, 4), -ENOBUFS);
+}
+
+Test(idmap, finds_subordinate_range)
+{
+        char path[] = "/tmp/test-subuid-XXXXXX";
+        int fd = mkstemp(path);
+        uid_t base = 0;
+        uint32_t count = 0;
+        const char text[] = "alice:100000:65536\nvivariumx:1:2\nvivarium:bad\nvivarium:200000:131072\n";
+
+        cr_assert(fd >= 0);
+        cr_assert_eq(write(fd, text, sizeof text - 1), (ssize_t) sizeof text - 1);
+        close(fd);
+        cr_expect_eq(jail_idmap_find_subid(path, "vivarium", &base, &count), 0);
+        cr_expect_eq(base, 200000);
+        cr_expect_eq(count, 131072);
+        cr_expect_eq(jail_idmap_find_subid(path, "bob", &base, &count), -ENOENT);
+        unlink(path);
+        cr_expect_eq(jail_idmap_find_subid("/nonexistent/subuid", "x", &base, &count), -ENOENT);
+}
+
+/* A fake host: merged-usr links for bin and lib, a real directory for lib64,
+ * an /etc with secrets and some of the allowed entries. */
+static char host[] = "/tmp/test-jail-host-XXXXXX";
+
+static void
+make_host(void)
+{
+        char p[512];
+
+        cr_assert(mkdtemp(host));
+#define H(fmt) (snprintf(p, sizeof p, "%s" fmt, host), p)
+        cr_assert_eq(mkdir(H("/usr"), 0755), 0);
+        cr_assert_eq(mkdir(H("/etc"), 0755), 0);
+        cr_assert_eq(mkdir(H("/lib64"), 0755), 0);
+        cr_assert_eq(symlink("usr/bin", H("/bin")), 0);
+        cr_assert_eq(symlink("usr/lib", H("/lib")), 0);
+        cr_assert_eq(mkdir(H("/etc/alternatives"), 0755), 0);
+        cr_assert_eq(symlink("/usr/share/zoneinfo/UTC", H("/etc/localtime")), 0);
+        fclose(fopen(H("/etc/shadow"), "w"));
+        fclose(fopen(H("/etc/ld.so.cache"), "w"));
+#undef H
+}
+
+static void
+remove_host(void)
+{
+        char cmd[600];
+
+        (void) snprintf(cmd, sizeof cmd, "rm -rf '%s'", host);
+        (void) !system(cmd);
+}
+
+static size_t
+index_of(const struct jail_mount_plan *p, const char *target)
+{
+        for (size_t i = 0; i < p->n_steps; i++)
+                if (strcmp(p->steps[i].target, target) == 0)
+                        return i;
+        return SIZE_MAX;
+}
+
+Test(mount_plan, mirrors_the_host_and_synthesizes_etc, .init = make_host, .fini = remove_host)
+{
+        struct jail_spec *s = valid_spec();
+        struct jail_mount_plan *p = NULL;
+        const struct jail_mount *m;
+
+        cr_assert_eq(jail_spec_add_bind(s, "/tmp/inst/libexec/vivarium", NULL), 0);
+        cr_assert_eq(jail_spec_add_bind(s, "/usr/local/share/vivarium", NULL), 0);
+        cr_assert_eq(jail_mount_plan_build(s, host, &p), 0);
+
+        m = jail_mount_plan_find(p, "/usr");
+        cr_assert(m);
+        cr_expect_eq(m->kind, JAIL_MOUNT_BIND_RO);
+        m = jail_mount_plan_find(p, "/bin");
+        cr_assert(m);
+        cr_expect_eq(m->kind, JAIL_MOUNT_SYMLINK);
+        cr_expect_str_eq(m->source, "usr/bin");
+        m = jail_mount_plan_find(p, "/lib64");
+        cr_assert(m);
+        cr_expect_eq(m->kind, JAIL_MOUNT_BIND_RO, "a real directory is bound, not linked");
+        cr_expect_null(jail_mount_plan_find(p, "/sbin"), "absent host paths are skipped");
+
+        cr_expect_null(jail_mount_plan_find(p, "/etc/shadow"), "no host secrets");
+        m = jail_mount_plan_find(p, "/etc/passwd");
+        cr_assert(m);
+        cr_expect_eq(m->kind, JAIL_MOUNT_FILE);
+        cr_expect(strstr(m->source, "sandbox:x:1000:1000:"));
+        cr_expect_null(strstr(m->source, "$"), "no password hashes");
+        m = jail_mount_plan_find(p, "/etc/localtime");
+        cr_assert(m);
+        cr_expect_eq(m->kind, JAIL_MOUNT_SYMLINK);
+        cr_expect_eq(jail_mount_plan_find(p, "/etc/alternatives")->kind, JAIL_MOUNT_BIND_RO);
+        cr_expect_eq(jail_mount_plan_find(p, "/etc/ld.so.cache")->kind, JAIL_MOUNT_BIND_RO);
+
+        cr_expect_eq(jail_mount_plan_find(p, "/proc")->kind, JAIL_MOUNT_PROC);
+        cr_expect_eq(jail_mount_plan_find(p, "/dev/null")->kind, JAIL_MOUNT_DEVICE);
+        cr_expect_null(jail_mount_plan_find(p, "/dev/tty"));
+        cr_expect_lt(index_of(p, "/dev/shm"), index_of(p, "/dev") + 100, "shm is planned");
+        size_t seal = SIZE_MAX;
+        for (size_t i = 0; i < p->n_steps; i++)
+                if (p->steps[i].kind == JAIL_MOUNT_SEAL && strcmp(p->steps[i].target, "/dev") == 0)
+                        seal = i;
+        cr_expect_neq(seal, SIZE_MAX, "/dev is sealed read-only");
+        cr_expect_gt(seal, index_of(p, "/dev/shm"), "after everything in it exists");
+        cr_expect_gt(seal, index_of(p, "/dev/stderr"));
+        cr_expect_null(jail_mount_plan_find(p, "/dev/vsock"));
+        cr_expect_null(jail_mount_plan_find(p, "/sys"));
+        cr_expect_eq(jail_mount_plan_find(p, "/tmp")->kind, JAIL_MOUNT_TMPFS);
+        m = jail_mount_plan_find(p, "/workspace");
+        cr_assert(m);
+        cr_expect(strstr(m->options, "uid=1000") && strstr(m->options, "size="));
+
+        /* Binds come after the scratch tmpfs, or /tmp would cover a bind below it. */
+        cr_expect_lt(index_of(p, "/tmp"), index_of(p, "/tmp/inst/libexec/vivarium"));
+        cr_expect_null(jail_mount_plan_find(p, "/usr/local/share/vivarium"), "already visible through /usr");
+        jail_mount_plan_free(p);
+        jail_spec_free(s);
+}
+
+Test(mount_plan, kinds_have_names)
+{
+        for (int k = JAIL_MOUNT_DIR; k <= JAIL_MOUNT_SEAL; k++)
+                cr_expect_not_null(jail_mount_kind_to_string((enum jail_mount_kind) k));
+        cr_expect_null(jail_mount_kind_to_string((enum jail_mount_kind) 99));
+}
+
+Test(cgroup, modes_have_names_and_none_is_honoured)
+{
+        cr_expect_str_eq(jail_cgroup_mode_to_string(JAIL_CGROUP_V2), "v2");
+        cr_expect_str_eq(jail_cgroup_mode_to_string(JAIL_CGROUP_V1), "v1");
+        setenv("VIVARIUM_CGROUP", "none", 1);
+        cr_expect_eq(jail_cgroup_detect(), JAIL_CGROUP_NONE);
+        unsetenv("VIVARIUM_CGROUP");
+}
+
+Test(cgroup, rejects_names_with_slashes)
+{
+        struct jail_cgroup *cg = NULL;
+
+        cr_expect_eq(jail_cgroup_create(JAIL_CGROUP_V1, "../escape", 1 << 20, 10, &cg), -EINVAL);
+        cr_expect_eq(jail_cgroup_create(JAIL_CGROUP_V1, ".hidden", 1 << 20, 10, &cg), -EINVAL);
+        cr_expect_null(cg);
+}
