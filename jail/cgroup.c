@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,17 +252,46 @@ jail_cgroup_oom_kills(struct jail_cgroup *cg, uint64_t *ret)
         return 0;
 }
 
+int
+jail_cgroup_kill(struct jail_cgroup *cg)
+{
+        char path[1300];
+        _cleanup_free_ char *procs = NULL;
+        char *save = NULL;
+
+        if (cg->mode == JAIL_CGROUP_V2) {
+                (void) snprintf(path, sizeof path, "%s/cgroup.kill", cg->dirs[0]);
+                if (write_string_file(path, "1") == 0)
+                        return 0;
+        }
+        /* v1 (and v2 before cgroup.kill): signal each member. A member forking at
+         * this moment can slip through; the pids limit bounds how far. */
+        for (size_t i = 0; i < ELEMENTSOF(cg->dirs); i++) {
+                if (!cg->dirs[i])
+                        continue;
+                (void) snprintf(path, sizeof path, "%s/cgroup.procs", cg->dirs[i]);
+                procs = mfree(procs);
+                if (read_file_bounded(path, 1 << 20, &procs, NULL) < 0)
+                        continue;
+                for (char *l = strtok_r(procs, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+                        (void) kill((pid_t) strtol(l, NULL, 10), SIGKILL);
+        }
+        return 0;
+}
+
 struct jail_cgroup *
 jail_cgroup_free(struct jail_cgroup *cg)
 {
         if (!cg)
                 return NULL;
+        (void) jail_cgroup_kill(cg);
         for (size_t i = 0; i < ELEMENTSOF(cg->dirs); i++) {
                 if (!cg->dirs[i])
                         continue;
-                /* The last process may still be exiting: rmdir says EBUSY until then. */
-                for (int tries = 0; rmdir(cg->dirs[i]) < 0 && errno == EBUSY && tries < 200; tries++)
-                        (void) nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+                /* Killed members take a moment to leave: rmdir says EBUSY until
+                 * then. Bounded, because this runs on the dispatcher's loop. */
+                for (int tries = 0; rmdir(cg->dirs[i]) < 0 && errno == EBUSY && tries < 50; tries++)
+                        (void) nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
                 free(cg->dirs[i]);
         }
         free(cg);

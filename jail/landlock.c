@@ -54,3 +54,10 @@ jail_landlock_scope(void)
                 return -errno;
         return 0;
 }
+
+bool
+jail_landlock_available(void)
+{
+        return syscall(SYS_landlock_create_ruleset, NULL, 0, VIV_LANDLOCK_CREATE_RULESET_VERSION) >=
+               VIV_LANDLOCK_ABI_SCOPES;
+}

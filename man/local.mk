@@ -10,3 +10,7 @@ man-lint:
 
 TESTS += man/lint.sh
 EXTRA_DIST += man/lint.sh
+
+# vivarium.conf(5) and the example file it describes.
+dist_man_MANS += man/vivarium.conf.5
+EXTRA_DIST += examples/vivarium.conf

@@ -1,12 +1,17 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# pool/: zygote lifecycle and the embedding API (outside the jail), and the
-# vivarium-zygote program with its Python runner (inside). Depends on jail/,
-# src/proto and src/basic.
+# pool/: the spawner, environments, workers and jobs (outside the jail), and
+# the vivarium-zygote program with its Python runner (inside). Depends on
+# jail/, src/proto and src/basic.
 noinst_LIBRARIES += libpool.a
 libpool_a_SOURCES = \
-	pool/pool.h pool/wire.h pool/config.c \
-	pool/launch.c pool/launch.h \
-	pool/run-once.c
+	pool/pool.h pool/pool-internal.h pool/wire.h \
+	pool/config.c \
+	pool/pool.c \
+	pool/env.c \
+	pool/worker.c \
+	pool/job.c \
+	pool/wire.c \
+	pool/spawner.c pool/spawner.h
 libpool_a_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS) $(SYSTEMD_CFLAGS)
 
 pkglibexec_PROGRAMS += vivarium-zygote

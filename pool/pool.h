@@ -1,26 +1,34 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The pool's embedding API: what the CLI (and later the daemon and the MCP
- * face) use to run code. Callers never touch jail/ directly.
+ * The pool's embedding API: environments, each with a zygote in its own jail
+ * and warm workers forked ahead of requests, driven by the caller's sd-event
+ * loop. The dispatcher (src/daemon) is its only user; faces reach it through
+ * the dispatcher. Callers never touch jail/ directly.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <systemd/sd-event.h>
 
 #include "run.h"
 
+#define POOL_DEFAULT_ENV "default"
+
 struct pool_config {
-        char **preload;        /* modules the zygote imports before forking */
+        char **preload;        /* modules the default environment's zygote imports */
         uint64_t memory_bytes; /* per worker */
         uint64_t nproc;        /* processes and threads per worker */
         uint64_t nofile;
         uint64_t fsize_bytes;
-        uint64_t tmp_bytes, workspace_bytes;
-        size_t output_head, output_tail; /* per stream, kept in the result */
+        uint64_t tmp_bytes, workspace_bytes; /* each worker's private /tmp and /workspace */
+        size_t output_head, output_tail;     /* per stream, kept in the result */
         unsigned max_images;
         size_t max_image_bytes;
+        unsigned idle_workers; /* warm workers kept waiting per environment */
+        unsigned max_workers;  /* busy + idle + starting, per environment */
+        unsigned queue_limit;  /* requests waiting for a worker, per environment */
         uint64_t startup_timeout_ms;
         const char *zygote_path; /* host path of vivarium-zygote */
         const char *runner_dir;  /* host directory holding vivarium_runner.py */
@@ -34,21 +42,51 @@ struct run_request {
         uint64_t timeout_ms;
 };
 
-/* Receives output as the code produces it (stream 1 = stdout, 2 = stderr). */
-struct pool_output_sink {
-        void (*write)(void *userdata, int stream, const void *data, size_t size);
-        void *userdata;
+struct pool;
+struct pool_job;
+
+struct pool_job_ops {
+        /* Output as the code produces it (stream 1 = stdout, 2 = stderr). */
+        void (*output)(struct pool_job *job, int stream, const void *data, size_t size, void *userdata);
+        /* Exactly once: a result (error 0), or a failure of the service (-errno and
+         * a message). The job is freed after it returns. */
+        void (*done)(struct pool_job *job, const struct run_result *result, int error, const char *message,
+                     void *userdata);
+};
+
+struct pool_env_stats {
+        const char *name;
+        char *const *preload;
+        const char *state;
+        unsigned restarts, idle, busy, starting, queued, queue_limit;
+};
+
+struct pool_stats {
+        const char *idmap;  /* "range" or "single" */
+        const char *cgroup; /* "v2", "v1" or "none" */
+        bool landlock;
+        struct pool_env_stats env; /* only the default environment exists so far */
 };
 
 /* Defaults, and the install paths (VIVARIUM_LIBEXECDIR / VIVARIUM_PKGDATADIR
- * override them for relocated and test installs). */
+ * override them; an uninstalled ./vivarium finds the build tree's). */
 void pool_config_init(struct pool_config *c);
 
-/* Build a jail, start a zygote in it, run one request in a worker, tear it all
- * down. A failure of vivarium itself returns -errno and a malloc'd message;
- * anything the code did is a result. */
-int pool_run_once(const struct pool_config *c, const struct run_request *req,
-                  const struct pool_output_sink *sink, struct run_result *ret, char **ret_error);
-
-/* What the user can do about a failure of pool_run_once(), or NULL. */
+/* Fork the spawner and start the default environment's zygote. */
+int pool_new(sd_event *event, const struct pool_config *c, struct pool **ret);
+/* Kill every job (their done() is not called), every worker and zygote, and the spawner. */
+struct pool *pool_free(struct pool *p);
+/* Queue a request. -ENOENT: no such environment; -EAGAIN: its queue is full;
+ * -ENOEXEC (with *ret_message): the environment failed to start. */
+int pool_submit(struct pool *p, const char *env, const struct run_request *req,
+                const struct pool_job_ops *ops, void *userdata, struct pool_job **ret,
+                const char **ret_message);
+/* Stop the job: its done() reports status "cancelled" (later, once the worker is gone). */
+void pool_job_cancel(struct pool_job *job);
+/* The caller is going away: kill the job, never call back. */
+void pool_job_abandon(struct pool_job *job);
+void pool_get_stats(struct pool *p, struct pool_stats *ret);
+/* True while any job is queued or running. */
+bool pool_busy(struct pool *p);
+/* What the user can do about a failure, or NULL. */
 const char *pool_error_hint(int error);

@@ -11,9 +11,12 @@ include tests/unit/proto.mk
 include tests/unit/seccomp.mk
 include tests/unit/basic.mk
 include tests/unit/jail.mk
+include tests/unit/config.mk
 endif
 
 TESTS += tests/unit/test_runner.py
 EXTRA_DIST += tests/unit/test_runner.py
 
 include tests/integration/local.mk
+include tests/protocol/local.mk
+include tests/fuzz/local.mk

@@ -143,7 +143,7 @@ slot_free(void)
 }
 
 static int
-fork_worker(uint64_t slot, int fds[WIRE_SPAWN_FDS])
+fork_worker(const struct worker_setup *ws, int fds[WIRE_SPAWN_FDS])
 {
         struct worker_slot *w = slot_free();
         pid_t pid;
@@ -154,17 +154,17 @@ fork_worker(uint64_t slot, int fds[WIRE_SPAWN_FDS])
         pid = fork();
         if (pid == 0) {
                 PyOS_AfterFork_Child();
-                worker_main(fds[0], fds[1], fds[2]);
+                worker_main(fds[0], fds[1], fds[2], ws);
         }
         PyOS_AfterFork_Parent();
         if (pid < 0)
                 return -errno;
-        *w = (struct worker_slot){.pid = pid, .slot = slot};
+        *w = (struct worker_slot){.pid = pid, .slot = ws->slot};
         return send_packed(fill_spawned, w);
 }
 
 static int
-recv_spawn(int fd, struct proto_frame_reader *reader, int fds[WIRE_SPAWN_FDS], uint64_t *ret_slot)
+recv_spawn(int fd, struct proto_frame_reader *reader, int fds[WIRE_SPAWN_FDS], struct worker_setup *ret)
 {
         char data[WIRE_MAX_ZYGOTE_FRAME];
         union {
@@ -195,7 +195,12 @@ recv_spawn(int fd, struct proto_frame_reader *reader, int fds[WIRE_SPAWN_FDS], u
         if (r >= 0)
                 r = proto_unpack(frame, size, &msg);
         if (r >= 0) {
-                r = proto_map_get_uint(&msg.data, "slot", ret_slot);
+                if (proto_map_get_uint(&msg.data, "slot", &ret->slot) < 0 ||
+                    proto_map_get_uint(&msg.data, "uid", &ret->uid) < 0 ||
+                    proto_map_get_uint(&msg.data, "tmp_bytes", &ret->tmp_bytes) < 0 ||
+                    proto_map_get_uint(&msg.data, "workspace_bytes", &ret->workspace_bytes) < 0 ||
+                    ret->uid > 65535)
+                        r = -EBADMSG;
                 msgpack_unpacked_destroy(&msg);
         }
         return r;
@@ -205,11 +210,11 @@ static int
 handle_control(struct proto_frame_reader *reader)
 {
         int fds[WIRE_SPAWN_FDS] = {-EBADF, -EBADF, -EBADF};
-        uint64_t slot = 0;
-        int r = recv_spawn(ZYGOTE_CONTROL_FD, reader, fds, &slot);
+        struct worker_setup ws = {};
+        int r = recv_spawn(ZYGOTE_CONTROL_FD, reader, fds, &ws);
 
         if (r >= 0)
-                r = fork_worker(slot, fds);
+                r = fork_worker(&ws, fds);
         for (size_t i = 0; i < WIRE_SPAWN_FDS; i++)
                 safe_close(fds[i]);
         return r;

@@ -42,8 +42,21 @@ fetch_error(const char *what)
 static int
 init_interpreter(char **ret_error)
 {
+        PyPreConfig pre;
         PyConfig config;
         PyStatus st;
+
+        /* UTF-8 mode: the jail has no locales, and text on stdin, stdout and in
+         * file names must be UTF-8 as in any modern Python set-up. */
+        PyPreConfig_InitIsolatedConfig(&pre);
+        pre.utf8_mode = 1;
+        st = Py_PreInitialize(&pre);
+        if (PyStatus_Exception(st)) {
+                if (asprintf(ret_error, "pre-initialising Python: %s", st.err_msg ? st.err_msg : "failed") <
+                    0)
+                        *ret_error = NULL;
+                return -EIO;
+        }
 
         /* Isolated: no PYTHON* variables, no user site, no cwd on sys.path. */
         PyConfig_InitIsolatedConfig(&config);

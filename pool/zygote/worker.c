@@ -8,10 +8,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include "fd-util.h"
@@ -176,8 +178,32 @@ worker_reset_signals(void)
         (void) sigprocmask(SIG_SETMASK, &all, NULL);
 }
 
+/* A private mount namespace with fresh tmpfs on /tmp, /workspace and /dev/shm:
+ * nothing a request writes is seen by another worker or a later request, and
+ * all of it is freed when the worker exits. Done before the hello, off the
+ * request's critical path. */
+static int
+worker_private_mounts(const struct worker_setup *ws)
+{
+        char tmp[96], work[160];
+
+        (void) snprintf(tmp, sizeof tmp, "mode=1777,size=%llu,nr_inodes=16384",
+                        (unsigned long long) ws->tmp_bytes);
+        (void) snprintf(work, sizeof work, "mode=0755,uid=%llu,gid=%llu,size=%llu,nr_inodes=65536",
+                        (unsigned long long) ws->uid, (unsigned long long) ws->uid,
+                        (unsigned long long) ws->workspace_bytes);
+        if (unshare(CLONE_NEWNS) < 0)
+                return -errno;
+        if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmp) < 0 ||
+            mount("tmpfs", "/workspace", "tmpfs", MS_NOSUID | MS_NODEV, work) < 0 ||
+            mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "mode=1777,size=16m,nr_inodes=1024") < 0)
+                return -errno;
+        return chdir("/workspace") < 0 ? -errno : 0;
+}
+
 _Noreturn void
-worker_main(int sock, int out, int err)
+worker_main(int sock, int out, int err, const struct worker_setup *ws)
 {
         struct proto_frame_reader *reader = NULL;
         struct worker_request w = {};
@@ -189,6 +215,8 @@ worker_main(int sock, int out, int err)
 
         worker_arrange_fds(sock, out, err);
         worker_reset_signals();
+        if (worker_private_mounts(ws) < 0)
+                _exit(125);
         zygote_python_warm();
         worker_send_simple("hello", NULL);
         if (proto_frame_reader_new(WIRE_MAX_RESULT_FRAME, &reader) < 0)

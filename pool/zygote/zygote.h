@@ -4,11 +4,19 @@
 
 #include <msgpack.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define ZYGOTE_CONTROL_FD 3
 #define WORKER_SOCKET_FD 3
 
 /* Send the packed buffer as one frame; 0 or -errno. */
 int zygote_send(int fd, const msgpack_sbuffer *buf);
-/* The worker: arrange fds, warm up, wait for the request, lock down, run, report, exit. */
-_Noreturn void worker_main(int sock, int out, int err);
+struct worker_setup {
+        uint64_t slot;
+        uint64_t uid; /* the inside uid the worker will drop to; owns its /workspace */
+        uint64_t tmp_bytes, workspace_bytes;
+};
+
+/* The worker: arrange fds, mount its private scratch space, warm up, wait for
+ * the request, lock down, run, report, exit. */
+_Noreturn void worker_main(int sock, int out, int err, const struct worker_setup *ws);

@@ -2,7 +2,7 @@
 # src/basic: utilities used everywhere. Depends on nothing of ours.
 noinst_LIBRARIES += libbasic.a
 libbasic_a_SOURCES = \
-	src/basic/macro.h \
+	src/basic/macro.h src/basic/list.h \
 	src/basic/log.c src/basic/log.h \
 	src/basic/fd-util.c src/basic/fd-util.h \
 	src/basic/parse-util.c src/basic/parse-util.h \

@@ -85,3 +85,10 @@ negative_errno(void)
 {
         return errno > 0 ? -errno : -EIO;
 }
+
+static inline void *
+mfree(void *p)
+{
+        free(p);
+        return NULL;
+}

@@ -31,6 +31,33 @@ parse_u64(const char *s, uint64_t *ret)
 }
 
 int
+parse_size(const char *s, uint64_t *ret)
+{
+        static const char suffixes[] = "KMGT";
+        uint64_t v = 0;
+        unsigned shift = 0;
+        const char *p = s;
+
+        if (!s || !isdigit((unsigned char) *p))
+                return -EINVAL;
+        for (; isdigit((unsigned char) *p); p++)
+                if (__builtin_mul_overflow(v, 10, &v) ||
+                    __builtin_add_overflow(v, (uint64_t) (*p - '0'), &v))
+                        return -ERANGE;
+        if (*p != 0) {
+                /* strchr() would also match the terminating NUL, hence the explicit check above. */
+                const char *k = strchr(suffixes, *p);
+                if (!k || p[1] != 0)
+                        return -EINVAL;
+                shift = 10 * (unsigned) (k - suffixes + 1);
+        }
+        if (v > UINT64_MAX >> shift)
+                return -ERANGE;
+        *ret = v << shift;
+        return 0;
+}
+
+int
 parse_seconds_ms(const char *s, uint64_t max_ms, uint64_t *ret_ms)
 {
         uint64_t whole = 0, frac_ms = 0, scale = 100;

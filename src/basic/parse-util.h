@@ -9,6 +9,9 @@
 #include <stddef.h>
 
 int parse_u64(const char *s, uint64_t *ret);
+/* Bytes as digits with an optional binary suffix K, M, G or T (1K = 1024):
+ * "512M". No sign, no fraction, no spaces; -ERANGE if it overflows. */
+int parse_size(const char *s, uint64_t *ret);
 /* Seconds as a decimal (e.g. "1.5"), > 0, into milliseconds, at most max_ms. */
 int parse_seconds_ms(const char *s, uint64_t max_ms, uint64_t *ret_ms);
 /* A comma-separated list of Python module names (dotted identifiers). */

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <msgpack.h>
+
 #include "run.h"
 
 /* Exit statuses of vivarium run (vivarium(1), EXIT STATUS). */
@@ -24,6 +26,8 @@ enum {
 #define CLI_MEMORY_DEFAULT_MIB 512u
 #define CLI_MEMORY_MAX_MIB (64u * 1024u)
 #define CLI_INPUT_MAX (16u << 20)
+/* Output shown per stream in plain mode, and kept per stream for --json. */
+#define CLI_OUTPUT_CAP (1u << 20)
 
 struct run_args {
         uint64_t timeout_ms;
@@ -31,8 +35,23 @@ struct run_args {
         char **preload;
         bool json;
         bool help;
-        const char *code; /* -c */
-        const char *file; /* FILE or "-" */
+        const char *code;   /* -c */
+        const char *file;   /* FILE or "-" */
+        const char *socket; /* --socket */
+};
+
+struct serve_args {
+        const char *socket;
+        const char *config;
+        char **preload;
+        int64_t workers; /* -1: from the configuration */
+        bool help;
+};
+
+struct status_args {
+        const char *socket;
+        bool json;
+        bool help;
 };
 
 /* Parse `vivarium run` arguments (argv[0] is "run"). Returns 0, or -EINVAL with
@@ -40,9 +59,15 @@ struct run_args {
 int cli_run_parse(int argc, char **argv, struct run_args *ret, char **ret_error);
 void run_args_done(struct run_args *a);
 int cli_run(int argc, char **argv);
+int cli_serve_parse(int argc, char **argv, struct serve_args *ret, char **ret_error);
+int cli_serve(int argc, char **argv);
+int cli_status_parse(int argc, char **argv, struct status_args *ret, char **ret_error);
+int cli_status(int argc, char **argv);
 int cli_status_exit_code(enum run_status s);
 
 /* Minimal JSON writing for --json (the CLI does not link a JSON library). */
 void json_write_string(FILE *f, const char *s, size_t n);
 void json_write_base64(FILE *f, const void *data, size_t n);
 void cli_print_result_json(FILE *f, const struct run_result *r);
+/* Any msgpack object as JSON (bin as base64). */
+void json_write_msgpack(FILE *f, const msgpack_object *o);

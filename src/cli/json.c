@@ -101,7 +101,7 @@ write_key_cstr(FILE *f, const char *key, const char *value)
 }
 
 static void
-write_capbuf(FILE *f, const char *key, const struct capbuf *b)
+write_capbuf(FILE *f, const char *key, const struct capbuf *b, bool truncated)
 {
         _cleanup_free_ char *flat = NULL;
         size_t len = 0;
@@ -111,15 +111,15 @@ write_capbuf(FILE *f, const char *key, const struct capbuf *b)
                 fputs("\"\"", f);
         else
                 json_write_string(f, flat, len);
-        fprintf(f, ",\"%s_truncated\":%s,", key, capbuf_truncated(b) ? "true" : "false");
+        fprintf(f, ",\"%s_truncated\":%s,", key, truncated || capbuf_truncated(b) ? "true" : "false");
 }
 
 void
 cli_print_result_json(FILE *f, const struct run_result *r)
 {
         fprintf(f, "{\"status\":\"%s\",", run_status_to_string(r->status));
-        write_capbuf(f, "stdout", &r->out);
-        write_capbuf(f, "stderr", &r->err);
+        write_capbuf(f, "stdout", &r->out, r->out_truncated);
+        write_capbuf(f, "stderr", &r->err, r->err_truncated);
         write_key_cstr(f, "value", r->value);
         fputs(",\"exception\":", f);
         if (r->has_exception) {
@@ -142,4 +142,59 @@ cli_print_result_json(FILE *f, const struct run_result *r)
         write_key_cstr(f, "detail", r->detail);
         fprintf(f, ",\"wall_ms\":%.3f,\"cpu_ms\":%.3f,\"max_rss_kb\":%llu}\n", r->wall_ms, r->cpu_ms,
                 (unsigned long long) r->max_rss_kb);
+}
+
+void
+json_write_msgpack(FILE *f, const msgpack_object *o)
+{
+        switch (o->type) {
+        case MSGPACK_OBJECT_NIL:
+                fputs("null", f);
+                break;
+        case MSGPACK_OBJECT_BOOLEAN:
+                fputs(o->via.boolean ? "true" : "false", f);
+                break;
+        case MSGPACK_OBJECT_POSITIVE_INTEGER:
+                fprintf(f, "%llu", (unsigned long long) o->via.u64);
+                break;
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+                fprintf(f, "%lld", (long long) o->via.i64);
+                break;
+        case MSGPACK_OBJECT_FLOAT32:
+        case MSGPACK_OBJECT_FLOAT64:
+                fprintf(f, "%.15g", o->via.f64);
+                break;
+        case MSGPACK_OBJECT_STR:
+                json_write_string(f, o->via.str.ptr, o->via.str.size);
+                break;
+        case MSGPACK_OBJECT_BIN:
+                json_write_base64(f, o->via.bin.ptr, o->via.bin.size);
+                break;
+        case MSGPACK_OBJECT_ARRAY:
+                fputc('[', f);
+                for (uint32_t i = 0; i < o->via.array.size; i++) {
+                        if (i)
+                                fputc(',', f);
+                        json_write_msgpack(f, &o->via.array.ptr[i]);
+                }
+                fputc(']', f);
+                break;
+        case MSGPACK_OBJECT_MAP:
+                fputc('{', f);
+                for (uint32_t i = 0; i < o->via.map.size; i++) {
+                        const msgpack_object_kv *kv = &o->via.map.ptr[i];
+                        if (i)
+                                fputc(',', f);
+                        if (kv->key.type == MSGPACK_OBJECT_STR)
+                                json_write_string(f, kv->key.via.str.ptr, kv->key.via.str.size);
+                        else
+                                fputs("\"\"", f);
+                        fputc(':', f);
+                        json_write_msgpack(f, &kv->val);
+                }
+                fputc('}', f);
+                break;
+        default:
+                fputs("null", f);
+        }
 }

@@ -1,11 +1,19 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# src/cli: vivarium(1). Uses src/proto and the pool's embedding API only.
+# src/cli: vivarium(1). Uses src/proto and the dispatcher's embedding API
+# (src/daemon/server.h), never jail/ or pool/ internals.
 noinst_LIBRARIES += libcli.a
-libcli_a_SOURCES = src/cli/cli.h src/cli/run-args.c src/cli/json.c
-libcli_a_CFLAGS = $(AM_CFLAGS)
+libcli_a_SOURCES = \
+	src/cli/cli.h \
+	src/cli/run-args.c \
+	src/cli/json.c \
+	src/cli/serve.c \
+	src/cli/status.c \
+	src/cli/client.c \
+	src/cli/client.h
+libcli_a_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS) $(SYSTEMD_CFLAGS)
 
 bin_PROGRAMS += vivarium
 vivarium_SOURCES = src/cli/main.c src/cli/run.c
-vivarium_CFLAGS = $(AM_CFLAGS)
-vivarium_LDADD = libcli.a libpool.a libjail.a libproto.a libbasic.a \
-	$(SECCOMP_LIBS) $(LIBCAP_LIBS) $(MSGPACK_LIBS) $(SYSTEMD_LIBS)
+vivarium_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS) $(SYSTEMD_CFLAGS)
+vivarium_LDADD = libcli.a libdaemon.a libpool.a libjail.a libproto.a libbasic.a \
+	$(SECCOMP_LIBS) $(LIBCAP_LIBS) $(MSGPACK_LIBS) $(SYSTEMD_LIBS) $(INIH_LIBS)

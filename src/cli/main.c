@@ -16,6 +16,10 @@ static const char main_help[] = "Usage: vivarium COMMAND [OPTIONS]\n"
                                 "\n"
                                 "Commands:\n"
                                 "  run        run code once and print its output and value\n"
+                                "  serve      run the daemon (a unix-socket RPC service)\n"
+                                "  status     show a running daemon's figures\n"
+                                "  serve      run the daemon (a unix-socket RPC service)\n"
+                                "  status     show a running daemon's figures\n"
                                 "\n"
                                 "Options:\n"
                                 "  -h, --help     show this help\n"
@@ -28,6 +32,8 @@ static const struct {
         int (*run)(int argc, char **argv);
 } commands[] = {
         {"run", cli_run},
+        {"serve", cli_serve},
+        {"status", cli_status},
 };
 
 int

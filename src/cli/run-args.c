@@ -59,6 +59,11 @@ parse_option(int c, const char *arg, struct run_args *a, char **ret_error)
         case 'h':
                 a->help = true;
                 return 0;
+        case 's':
+                if (!arg[0])
+                        return fail(ret_error, "%s", "invalid --socket '': give a path");
+                a->socket = arg;
+                return 0;
         default:
                 return fail(ret_error, "%s; see 'vivarium run --help'",
                             "unknown option or missing argument");
@@ -69,9 +74,13 @@ int
 cli_run_parse(int argc, char **argv, struct run_args *a, char **ret_error)
 {
         static const struct option opts[] = {
-                {"timeout", required_argument, NULL, 't'}, {"memory", required_argument, NULL, 'm'},
-                {"preload", required_argument, NULL, 'p'}, {"json", no_argument, NULL, 'j'},
-                {"help", no_argument, NULL, 'h'},          {},
+                {"timeout", required_argument, NULL, 't'},
+                {"memory", required_argument, NULL, 'm'},
+                {"preload", required_argument, NULL, 'p'},
+                {"json", no_argument, NULL, 'j'},
+                {"help", no_argument, NULL, 'h'},
+                {"socket", required_argument, NULL, 's'},
+                {},
         };
         int c, r;
 

@@ -10,13 +10,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "client.h"
+#include "daemon-config.h"
 #include "fd-util.h"
 #include "log.h"
 #include "macro.h"
+#include "msg.h"
 #include "pool.h"
+#include "server.h"
 
 static const char run_help[] =
         "Usage: vivarium run [OPTIONS] (-c CODE | FILE | -)\n"
@@ -26,6 +31,8 @@ static const char run_help[] =
         "\n"
         "Options:\n"
         "  -c CODE             run CODE\n"
+        "      --socket PATH   use the daemon on PATH (also $VIVARIUM_SOCKET) instead\n"
+        "                      of a private jail\n"
         "      --timeout SECS  wall-clock deadline (default 30, at most 3600)\n"
         "      --memory MIB    memory limit (default 512)\n"
         "      --preload MODS  comma-separated modules to import before the code runs\n"
@@ -78,8 +85,14 @@ read_stdin(const struct run_args *a, char **ret, size_t *ret_len)
 }
 
 static void
-print_result_text(const struct run_result *r, const struct stream_sink *sink, uint64_t timeout_ms)
+print_result_text(const struct run_result *r, struct stream_sink *sink, uint64_t timeout_ms)
 {
+        uint64_t total[3] = {0, r->out_total, r->err_total};
+
+        /* The server stops streaming at its own cap: count what it did not send too. */
+        for (int i = 1; i <= 2; i++)
+                if (total[i] > CLI_OUTPUT_CAP - sink->left[i] + sink->dropped[i])
+                        sink->dropped[i] = total[i] - (CLI_OUTPUT_CAP - sink->left[i]);
         for (int i = 1; i <= 2; i++)
                 if (sink->dropped[i] > 0)
                         fprintf(stderr, "vivarium: %s truncated, %llu bytes not shown\n",
@@ -100,16 +113,124 @@ print_result_text(const struct run_result *r, const struct stream_sink *sink, ui
                         r->n_images + (size_t) r->images_omitted);
 }
 
+struct run_call {
+        const struct run_args *args;
+        struct run_request req;
+        struct stream_sink sink;
+        struct run_result result;
+        bool got_result;
+        int64_t error_code;
+        char *error_message;
+};
+
+static void
+pack_run_params(msgpack_packer *pk, const void *arg)
+{
+        const struct run_call *rc = arg;
+
+        msgpack_pack_map(pk, 4);
+        proto_pack_str(pk, "code");
+        proto_pack_strn(pk, rc->req.code, rc->req.code_len);
+        proto_pack_key_bin(pk, "stdin", rc->req.stdin_data ? rc->req.stdin_data : "", rc->req.stdin_len);
+        proto_pack_key_uint(pk, "timeout_ms", rc->req.timeout_ms);
+        /* Plain mode prints output as it is produced; --json wants only the result. */
+        proto_pack_key_bool(pk, "stream", !rc->args->json);
+}
+
+static int
+on_run_message(const msgpack_object *m, void *userdata)
+{
+        struct run_call *rc = userdata;
+        const msgpack_object *result;
+        const char *ev, *data, *msg;
+        size_t len, dlen;
+
+        if (proto_map_get_str(m, "event", &ev, &len) == 0 &&
+            proto_map_get_bytes(m, "data", &data, &dlen) == 0) {
+                sink_write(&rc->sink, len == 6 && memcmp(ev, "stdout", 6) == 0 ? 1 : 2, data, dlen);
+                return 0;
+        }
+        if (rpc_error_of(m, &rc->error_code, &msg, &len)) {
+                rc->error_message = strndup(msg, len);
+                return 1;
+        }
+        if (proto_map_get_map(m, "result", &result) < 0)
+                return -EBADMSG;
+        rc->got_result = true;
+        return run_result_unpack(result, &rc->result) < 0 ? -EBADMSG : 1;
+}
+
+/* The embedded dispatcher: one jail, one zygote, one worker, for this run. */
+static int
+start_embedded(sd_event *event, const struct run_args *a, struct server **ret_server, int *ret_fd)
+{
+        struct vivarium_config config;
+        struct ucred self = {getpid(), getuid(), getgid()};
+        int pair[2], r;
+
+        r = config_init(&config);
+        if (r < 0)
+                return r;
+        config.memory_bytes = a->memory_mib << 20;
+        config.preload = a->preload;
+        config.idle_workers = 1;
+        config.max_workers = 1;
+        config.queue_limit = 1;
+        config.max_timeout_ms = CLI_TIMEOUT_MAX_MS;
+        r = server_new(event, &config, ret_server);
+        config.preload = NULL;
+        config_done(&config);
+        if (r < 0)
+                return r;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+                return -errno;
+        r = server_add_connection(*ret_server, pair[0], &self);
+        if (r < 0) {
+                safe_close(pair[0]);
+                safe_close(pair[1]);
+                return r;
+        }
+        *ret_fd = pair[1];
+        return 0;
+}
+
+static int
+report_error(struct run_call *rc)
+{
+        const char *hint = NULL;
+
+        if (rc->error_message && strstr(rc->error_message, "uid_map"))
+                hint = pool_error_hint(-EPERM);
+        log_error("%s%s%s", rc->error_message ? rc->error_message : "the request failed", hint ? "; " : "",
+                  hint ? hint : "");
+        return rc->error_code == -32602 ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+}
+
+static int
+call_run(sd_event *event, int fd, struct run_call *rc)
+{
+        struct rpc_client *client = NULL;
+        int r = rpc_client_new(event, fd, &client);
+
+        if (r < 0) {
+                safe_close(fd);
+                return r;
+        }
+        r = rpc_client_call(client, "run", pack_run_params, rc, on_run_message, rc);
+        rpc_client_free(client);
+        return r;
+}
+
 static int
 execute(const struct run_args *a)
 {
         _cleanup_free_ char *code = NULL, *input = NULL, *error = NULL;
+        const char *socket_path = rpc_socket_from_env(a->socket);
+        struct run_call rc = {.args = a};
+        struct server *server = NULL;
+        sd_event *event = NULL;
         size_t code_len, input_len;
-        struct pool_config config;
-        struct run_result result;
-        struct stream_sink s = {};
-        struct pool_output_sink sink = {sink_write, &s};
-        int r;
+        int fd = -EBADF, r;
 
         r = read_code(a, &code, &code_len);
         if (r < 0) {
@@ -121,31 +242,40 @@ execute(const struct run_args *a)
                 log_error_errno(r, "cannot read standard input (at most 16 MiB): %m");
                 return CLI_EXIT_FAILURE;
         }
-        pool_config_init(&config);
-        config.memory_bytes = a->memory_mib << 20;
-        config.preload = a->preload;
-        s.left[1] = config.output_head + config.output_tail;
-        s.left[2] = config.output_head + config.output_tail;
-        struct run_request req = {code, code_len, input, input_len, a->timeout_ms};
-        r = pool_run_once(&config, &req, a->json ? NULL : &sink, &result, &error);
-        if (r == -ENOEXEC && error) {
-                /* The zygote could not start (a preload failed): its message is complete. */
-                log_error("%s", error);
-                return CLI_EXIT_FAILURE;
-        }
-        if (r < 0) {
-                const char *hint = pool_error_hint(r);
-                log_error_errno(r, "%s: %m%s%s", error ? error : "could not run the code", hint ? "; " : "",
-                                hint ? hint : "");
-                return CLI_EXIT_FAILURE;
-        }
-        if (a->json)
-                cli_print_result_json(stdout, &result);
+        rc.req = (struct run_request){code, code_len, input, input_len, a->timeout_ms};
+        rc.sink.left[1] = rc.sink.left[2] = CLI_OUTPUT_CAP;
+        /* Big enough for the server's head, marker and tail: nothing is cut twice. */
+        if (capbuf_init(&rc.result.out, CLI_OUTPUT_CAP, CLI_OUTPUT_CAP) < 0 ||
+            capbuf_init(&rc.result.err, CLI_OUTPUT_CAP, CLI_OUTPUT_CAP) < 0 || sd_event_new(&event) < 0)
+                return log_error("out of memory"), CLI_EXIT_FAILURE;
+        if (socket_path)
+                r = rpc_connect(socket_path, &fd, &error);
         else
-                print_result_text(&result, &s, a->timeout_ms);
-        fflush(stdout);
-        r = cli_status_exit_code(result.status);
-        run_result_done(&result);
+                r = start_embedded(event, a, &server, &fd);
+        if (r >= 0)
+                r = call_run(event, fd, &rc);
+        server_free(server);
+        sd_event_unref(event);
+        if (r < 0) {
+                const char *hint = socket_path ? NULL : pool_error_hint(r);
+                if (error)
+                        log_error("%s", error); /* it already says what failed and why */
+                else
+                        log_error_errno(r, "could not run the code: %m%s%s", hint ? "; " : "",
+                                        hint ? hint : "");
+                r = CLI_EXIT_FAILURE;
+        } else if (!rc.got_result)
+                r = report_error(&rc);
+        else {
+                if (a->json)
+                        cli_print_result_json(stdout, &rc.result);
+                else
+                        print_result_text(&rc.result, &rc.sink, a->timeout_ms);
+                fflush(stdout);
+                r = cli_status_exit_code(rc.result.status);
+        }
+        free(rc.error_message);
+        run_result_done(&rc.result);
         return r;
 }
 

@@ -31,7 +31,9 @@ struct run_image {
 struct run_result {
         enum run_status status;
         struct capbuf out, err;
-        char *value; /* repr of the last expression, or NULL */
+        bool out_truncated, err_truncated; /* set when a server reported it (client side) */
+        uint64_t out_total, err_total;     /* bytes the code wrote, as a server reported (client side) */
+        char *value;                       /* repr of the last expression, or NULL */
         bool has_exception;
         char *exc_type, *exc_message, *exc_traceback;
         struct run_image *images;
@@ -45,3 +47,11 @@ struct run_result {
 const char *run_status_to_string(enum run_status s);
 int run_status_from_string(const char *s, size_t len, enum run_status *ret);
 void run_result_done(struct run_result *r);
+
+#include <msgpack.h>
+
+/* The `run` result map of PROTOCOL.md (plus images_omitted and detail). */
+int run_result_pack(msgpack_packer *pk, const struct run_result *r);
+/* Parse a result map received from a server into r (r's capbufs must be
+ * initialised; output beyond their caps is counted as truncated). */
+int run_result_unpack(const msgpack_object *m, struct run_result *r);

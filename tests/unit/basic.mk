@@ -5,4 +5,4 @@ check_PROGRAMS += tests/unit/test-basic
 tests_unit_test_basic_SOURCES = tests/unit/test-basic.c
 tests_unit_test_basic_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/cli
 tests_unit_test_basic_CFLAGS = $(unit_cflags)
-tests_unit_test_basic_LDADD = libcli.a libproto.a libbasic.a $(unit_libs)
+tests_unit_test_basic_LDADD = libcli.a libproto.a libbasic.a $(MSGPACK_LIBS) $(unit_libs)

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The pool's internal objects. Everything here lives in the dispatcher
+ * process, on its single event loop. A worker's bytes are hostile input.
+ *
+ *   pool ── env ── zygote (control socket), workers, queue of jobs
+ *                    worker ── job (while busy)
+ */
+#pragma once
+
+#include <msgpack.h>
+#include <sys/types.h>
+
+#include "cgroup.h"
+#include "frame.h"
+#include "list.h"
+#include "pool.h"
+#include "spawner.h"
+#include "wire.h"
+
+#define POOL_MAX_SLOTS 64
+
+enum env_state {
+        ENV_STARTING, /* waiting for the spawner or the zygote's "ready" */
+        ENV_READY,
+        ENV_BACKOFF, /* the zygote died; restarting after a delay */
+        ENV_FAILED,  /* start-up failed; retrying after a delay, submits fail fast */
+};
+
+enum worker_state {
+        WORKER_STARTING, /* asked the zygote for it, waiting for its hello */
+        WORKER_IDLE,
+        WORKER_BUSY,
+        WORKER_DEAD, /* killed or exited; waiting for the exit report */
+};
+
+struct worker {
+        struct pool_env *env;
+        struct list_node node; /* env->workers */
+        enum worker_state state;
+        unsigned slot;
+        uid_t uid;
+        pid_t inside_pid, host_pid;
+        int pidfd, sock, out, err;
+        sd_event_source *sock_src, *out_src, *err_src;
+        struct proto_frame_reader *reader;
+        struct pool_job *job;
+        bool exited; /* the zygote reported its exit */
+        int exit_code, exit_signal;
+        uint64_t cpu_us, maxrss_kb;
+};
+
+struct pool_job {
+        struct pool *pool;
+        struct pool_env *env;
+        struct list_node node; /* env->queue while queued */
+        struct worker *worker;
+        const struct pool_job_ops *ops;
+        void *userdata;
+        char *code;
+        size_t code_len;
+        char *stdin_data;
+        size_t stdin_len;
+        uint64_t timeout_ms, cpu_limit_s, started_usec;
+        struct run_result result;
+        struct jail_cgroup *cgroup;
+        sd_event_source *timer;
+        bool got_result, timed_out, cancelled, violation;
+        char *failure; /* the worker could not lock itself down */
+};
+
+struct pool_env {
+        struct pool *pool;
+        char *name;
+        char **preload;
+        enum env_state state;
+        uint64_t zygote_id; /* spawner id of the current zygote */
+        unsigned restarts, failures;
+        char last_error[256];
+        int control;
+        struct proto_frame_reader *control_reader;
+        sd_event_source *control_src, *retry_timer, *dispatch_src;
+        struct list_node workers, queue;
+        unsigned n_idle, n_busy, n_starting, n_queued;
+        uint64_t slots_used; /* bit per slot */
+};
+
+struct pool {
+        sd_event *event;
+        struct pool_config config;
+        struct spawner spawner;
+        sd_event_source *spawner_src;
+        uint64_t next_zygote_id;
+        bool range_ids; /* a subordinate range: a uid per worker slot */
+        enum jail_cgroup_mode cgroup_mode;
+        struct pool_env *env; /* the default environment */
+};
+
+/* env.c */
+int env_new(struct pool *p, const char *name, char *const *preload, struct pool_env **ret);
+struct pool_env *env_free(struct pool_env *e);
+void env_on_spawner_event(struct pool_env *e, const struct spawner_event *ev);
+/* Give queued jobs to idle workers and keep the warm set filled. */
+void env_dispatch(struct pool_env *e);
+void env_schedule_dispatch(struct pool_env *e);
+void env_worker_gone(struct pool_env *e, struct worker *w);
+
+/* worker.c */
+int worker_spawn(struct pool_env *e, struct worker **ret);
+void worker_kill(struct worker *w);
+void worker_on_exit_report(struct worker *w, const msgpack_object *m);
+struct worker *worker_free(struct worker *w);
+int worker_drain(struct worker *w);
+
+/* job.c */
+int job_start(struct pool_job *j, struct worker *w);
+void job_on_frame(struct pool_job *j, const msgpack_object *m);
+void job_on_output(struct pool_job *j, int stream, const void *data, size_t size);
+/* The worker is gone (exit reported, or the zygote died): judge and report. */
+void job_finish(struct pool_job *j, int error, const char *message);
+void job_free(struct pool_job *j);
+/* The deadline (or, after a kill, the bound on waiting for the exit report). */
+int job_on_timer(sd_event_source *src, uint64_t usec, void *userdata);

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The pool: the spawner and the environments, on the dispatcher's event loop.
+ * Runs in the dispatcher. If the spawner dies (and with it, through
+ * PR_SET_PDEATHSIG, every zygote it started), a new one is forked and the
+ * environments restart with backoff.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jail.h"
+#include "landlock.h"
+#include "log.h"
+#include "macro.h"
+#include "pool-internal.h"
+#include "time-util.h"
+
+static int on_spawner(sd_event_source *src, int fd, uint32_t revents, void *userdata);
+
+static int
+watch_spawner(struct pool *p)
+{
+        p->spawner_src = sd_event_source_disable_unref(p->spawner_src);
+        return sd_event_add_io(p->event, &p->spawner_src, p->spawner.sock, EPOLLIN, on_spawner, p);
+}
+
+static void
+restart_spawner(struct pool *p)
+{
+        p->spawner_src = sd_event_source_disable_unref(p->spawner_src);
+        spawner_stop(&p->spawner);
+        if (spawner_start(&p->config, &p->spawner) < 0 || watch_spawner(p) < 0)
+                log_error("cannot restart the spawner; environments stay unavailable");
+}
+
+static int
+on_spawner(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+        struct pool *p = userdata;
+        struct spawner_event ev;
+        int r;
+
+        while ((r = spawner_receive(&p->spawner, &ev)) > 0) {
+                env_on_spawner_event(p->env, &ev);
+                if (ev.type == SPAWNER_STARTED && ev.id != p->env->zygote_id)
+                        (void) close(ev.control_fd); /* a zygote given up on: closing ends it */
+        }
+        if (r == 0)
+                return 0;
+        log_error_errno(r, "the spawner %s; starting a new one",
+                        r == -EPIPE ? "died" : "broke the protocol");
+        restart_spawner(p);
+        /* Its zygotes died with it (PR_SET_PDEATHSIG): treat ours as lost. */
+        env_on_spawner_event(p->env,
+                             &(struct spawner_event){.type = SPAWNER_EXITED, .id = p->env->zygote_id});
+        return 0;
+}
+
+int
+pool_new(sd_event *event, const struct pool_config *c, struct pool **ret)
+{
+        struct pool *p = calloc(1, sizeof *p);
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        p->event = sd_event_ref(event);
+        p->config = *c;
+        p->spawner = (struct spawner){.pidfd = -EBADF, .sock = -EBADF};
+        p->range_ids = geteuid() == 0;
+        p->cgroup_mode = jail_cgroup_detect();
+        r = spawner_start(&p->config, &p->spawner);
+        if (r >= 0)
+                r = watch_spawner(p);
+        if (r >= 0)
+                r = env_new(p, POOL_DEFAULT_ENV, c->preload, &p->env);
+        if (r < 0) {
+                pool_free(p);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}
+
+struct pool *
+pool_free(struct pool *p)
+{
+        if (!p)
+                return NULL;
+        env_free(p->env);
+        p->spawner_src = sd_event_source_disable_unref(p->spawner_src);
+        spawner_stop(&p->spawner);
+        sd_event_unref(p->event);
+        free(p);
+        return NULL;
+}
+
+int
+pool_submit(struct pool *p, const char *env, const struct run_request *req, const struct pool_job_ops *ops,
+            void *userdata, struct pool_job **ret, const char **ret_message)
+{
+        struct pool_env *e = p->env;
+        struct pool_job *j;
+
+        if (strcmp(env, e->name) != 0)
+                return -ENOENT;
+        if (e->state == ENV_FAILED) {
+                *ret_message = e->last_error;
+                return -ENOEXEC;
+        }
+        if (e->n_queued >= p->config.queue_limit && !(e->n_idle > 0 && list_empty(&e->queue)))
+                return -EAGAIN;
+        j = calloc(1, sizeof *j);
+        if (!j)
+                return -ENOMEM;
+        *j = (struct pool_job){
+                .pool = p, .env = e, .ops = ops, .userdata = userdata, .timeout_ms = req->timeout_ms};
+        list_init(&j->node);
+        j->code = malloc(req->code_len + 1);
+        j->stdin_data = malloc(req->stdin_len + 1);
+        if (!j->code || !j->stdin_data ||
+            capbuf_init(&j->result.out, p->config.output_head, p->config.output_tail) < 0 ||
+            capbuf_init(&j->result.err, p->config.output_head, p->config.output_tail) < 0) {
+                job_free(j);
+                return -ENOMEM;
+        }
+        memcpy(j->code, req->code, req->code_len);
+        j->code_len = req->code_len;
+        if (req->stdin_len)
+                memcpy(j->stdin_data, req->stdin_data, req->stdin_len);
+        j->stdin_len = req->stdin_len;
+        list_append(&e->queue, &j->node);
+        e->n_queued++;
+        *ret = j;
+        /* Dispatch on the next loop iteration, so the caller's done() can never
+         * run before pool_submit() has returned. */
+        env_schedule_dispatch(e);
+        return 0;
+}
+
+void
+pool_job_cancel(struct pool_job *j)
+{
+        j->cancelled = true;
+        if (!j->worker) {
+                /* Still queued: nothing ran. */
+                j->result.status = RUN_CANCELLED;
+                job_finish(j, 0, NULL);
+                return;
+        }
+        worker_kill(j->worker);
+        j->timer = sd_event_source_disable_unref(j->timer);
+        /* The exit report completes it; the timer only bounds the wait. */
+        (void) sd_event_add_time_relative(j->pool->event, &j->timer, CLOCK_MONOTONIC, USEC_PER_SEC, 1000,
+                                          job_on_timer, j);
+}
+
+void
+pool_job_abandon(struct pool_job *j)
+{
+        j->ops = NULL;
+        pool_job_cancel(j);
+}
+
+static const char *const env_state_names[] = {
+        [ENV_STARTING] = "starting",
+        [ENV_READY] = "ready",
+        [ENV_BACKOFF] = "restarting",
+        [ENV_FAILED] = "failed",
+};
+
+void
+pool_get_stats(struct pool *p, struct pool_stats *ret)
+{
+        struct pool_env *e = p->env;
+
+        *ret = (struct pool_stats){
+                .idmap = p->range_ids ? "range" : "single",
+                .cgroup = jail_cgroup_mode_to_string(p->cgroup_mode),
+                .landlock = jail_landlock_available(),
+                .env = {.name = e->name,
+                        .preload = e->preload,
+                        .state = env_state_names[e->state],
+                        .restarts = e->restarts,
+                        .idle = e->n_idle,
+                        .busy = e->n_busy,
+                        .starting = e->n_starting,
+                        .queued = e->n_queued,
+                        .queue_limit = p->config.queue_limit},
+        };
+}
+
+bool
+pool_busy(struct pool *p)
+{
+        return p->env->n_busy > 0 || p->env->n_queued > 0;
+}

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * `vivarium serve`: the daemon in the foreground. Reads vivarium.conf(5),
+ * applies the command line over it, listens on the socket and serves until
+ * SIGTERM or SIGINT, then shuts down gracefully (server_shutdown()).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "cli.h"
+#include "daemon-config.h"
+#include "log.h"
+#include "macro.h"
+#include "parse-util.h"
+#include "server.h"
+
+static const char serve_help[] =
+        "Usage: vivarium serve [OPTIONS]\n"
+        "\n"
+        "Run the vivarium daemon in the foreground: a unix-socket RPC service with\n"
+        "warm workers in a jail (see vivarium-serve(8), vivarium-protocol(7)).\n"
+        "\n"
+        "Options:\n"
+        "      --socket PATH    listen on PATH (default: the configuration's, else\n"
+        "                       $XDG_RUNTIME_DIR/vivarium.sock, or /run/vivarium/vivarium.sock as root)\n"
+        "      --config FILE    read vivarium.conf(5) from FILE\n"
+        "      --preload MODS   modules the default environment imports (e.g. numpy,json)\n"
+        "      --workers N      warm idle workers to keep (0 to 64)\n"
+        "  -h, --help           show this help\n";
+
+_printf_(2, 3) static int fail(char **ret_error, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(ret_error, fmt, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return -EINVAL;
+}
+
+int
+cli_serve_parse(int argc, char **argv, struct serve_args *a, char **ret_error)
+{
+        static const struct option opts[] = {
+                {"socket", required_argument, NULL, 's'},  {"config", required_argument, NULL, 'c'},
+                {"preload", required_argument, NULL, 'p'}, {"workers", required_argument, NULL, 'w'},
+                {"help", no_argument, NULL, 'h'},          {},
+        };
+        uint64_t v;
+        int c;
+
+        *a = (struct serve_args){.workers = -1};
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+h", opts, NULL)) >= 0) {
+                switch (c) {
+                case 's':
+                        if (optarg[0] != '/')
+                                return fail(ret_error, "invalid --socket '%s': give an absolute path",
+                                            optarg);
+                        a->socket = optarg;
+                        break;
+                case 'c':
+                        a->config = optarg;
+                        break;
+                case 'p':
+                        a->preload = strv_free(a->preload);
+                        if (parse_module_list(optarg, &a->preload) < 0)
+                                return fail(ret_error,
+                                            "invalid --preload '%s': give module names like numpy,json",
+                                            optarg);
+                        break;
+                case 'w':
+                        if (parse_u64(optarg, &v) < 0 || v > 64)
+                                return fail(ret_error, "invalid --workers '%s': give 0 to 64", optarg);
+                        a->workers = (int64_t) v;
+                        break;
+                case 'h':
+                        a->help = true;
+                        break;
+                default:
+                        return fail(ret_error,
+                                    "unknown option or missing argument; see 'vivarium serve --help'");
+                }
+        }
+        if (optind < argc)
+                return fail(ret_error, "unexpected argument '%s'", argv[optind]);
+        return 0;
+}
+
+static int
+on_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata)
+{
+        log_info("signal %d: shutting down", (int) si->ssi_signo);
+        server_shutdown(userdata);
+        return 0;
+}
+
+static int
+configure(const struct serve_args *a, struct vivarium_config *c, char **ret_socket)
+{
+        _cleanup_free_ char *error = NULL;
+        int r = config_init(c);
+
+        if (r >= 0 && a->config && (r = config_load(c, a->config, &error)) < 0)
+                return log_error("%s", error ? error : "cannot read the configuration"), r;
+        if (a->preload) {
+                c->preload = strv_free(c->preload);
+                c->preload = a->preload;
+        }
+        if (a->workers >= 0) {
+                c->idle_workers = (uint32_t) a->workers;
+                if (c->max_workers < c->idle_workers)
+                        c->max_workers = c->idle_workers;
+        }
+        if (r >= 0 && (r = config_validate(c, &error)) < 0)
+                return log_error("%s", error ? error : "invalid configuration"), r;
+        if (a->socket) {
+                free(c->socket_path);
+                c->socket_path = strdup(a->socket);
+        }
+        r = config_socket_path(c, ret_socket);
+        if (r < 0)
+                log_error("no socket path: pass --socket, set 'socket' in the configuration, or set "
+                          "XDG_RUNTIME_DIR");
+        return r;
+}
+
+static int
+serve(const struct vivarium_config *c, const char *path)
+{
+        _cleanup_free_ char *error = NULL;
+        struct server *server = NULL;
+        sd_event *event = NULL;
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        (void) sigprocmask(SIG_BLOCK, &mask, NULL);
+        r = sd_event_new(&event);
+        if (r >= 0)
+                r = server_new(event, c, &server);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGTERM, on_signal, server);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGINT, on_signal, server);
+        if (r >= 0)
+                r = server_listen(server, path, &error);
+        if (r < 0) {
+                log_error_errno(r, "cannot start: %s", error ? error : "%m");
+                server_free(server);
+                sd_event_unref(event);
+                return CLI_EXIT_EXCEPTION;
+        }
+        log_info("listening on %s", path);
+        (void) sd_notify(0, "READY=1");
+        r = sd_event_loop(event);
+        server_free(server);
+        sd_event_unref(event);
+        return r < 0 ? CLI_EXIT_EXCEPTION : CLI_EXIT_OK;
+}
+
+int
+cli_serve(int argc, char **argv)
+{
+        _cleanup_free_ char *error = NULL, *path = NULL;
+        struct serve_args a;
+        struct vivarium_config c = {};
+        int r;
+
+        if (log_get_level() < LOG_LEVEL_INFO && !getenv("VIVARIUM_LOG_LEVEL"))
+                log_set_level(LOG_LEVEL_INFO);
+        r = cli_serve_parse(argc, argv, &a, &error);
+        if (r < 0 || a.help) {
+                if (r < 0)
+                        log_error("%s", error);
+                else
+                        fputs(serve_help, stdout);
+                strv_free(a.preload);
+                return r < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+        }
+        r = configure(&a, &c, &path);
+        if (r < 0) {
+                config_done(&c);
+                return CLI_EXIT_EXCEPTION;
+        }
+        r = serve(&c, path);
+        config_done(&c);
+        return r;
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The dispatcher: one sd-event loop serving the RPC of PROTOCOL.md to clients
+ * on a unix socket (vivarium serve) or on connections handed to it by an
+ * embedding face (vivarium run without --socket, vivarium mcp). It owns the
+ * pool. It never links libpython and never runs request code; everything a
+ * client or a worker sends is validated before use.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <systemd/sd-event.h>
+
+#include "daemon-config.h"
+
+struct server;
+
+int server_new(sd_event *event, const struct vivarium_config *c, struct server **ret);
+struct server *server_free(struct server *s);
+/* Bind and listen on path (its directory is created for the default path). */
+int server_listen(struct server *s, const char *path, char **ret_error);
+/* Serve an already connected socket (an embedding face's end of a socketpair). */
+int server_add_connection(struct server *s, int fd, const struct ucred *peer);
+/* Stop accepting and answer new requests with -32001; in-flight work may finish
+ * within the grace period, then it is cancelled. The loop exits when no
+ * connection has work left (or at once, if none has). */
+void server_shutdown(struct server *s);
+/* Exit the loop once the last connection closes (embedded use). */
+void server_exit_when_idle(struct server *s);

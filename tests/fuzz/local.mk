@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# libFuzzer targets for src/proto (see tests/fuzz/README). Every build links
+# each target with replay.c into <target>-replay, and `make check` replays the
+# checked-in corpus through it (TAP). The .sh wrappers exist because a test
+# without an extension would run through Criterion's LOG_COMPILER; .sh tests
+# use the TAP driver and run as they are. With --enable-fuzzing (clang) the
+# real libFuzzer binaries are built too, and `make fuzz` runs them.
+fuzz_targets = fuzz-frame fuzz-validate
+fuzz_corpus = $(top_srcdir)/tests/fuzz/corpus
+# The proto sources go into the libFuzzer binaries directly rather than
+# through libproto.a, so that they carry the coverage instrumentation.
+fuzz_proto_sources = src/proto/frame.c src/proto/validate.c src/proto/msg.c
+fuzz_replay_cflags = $(AM_CFLAGS) $(MSGPACK_CFLAGS)
+fuzz_replay_ldadd = libproto.a libbasic.a $(MSGPACK_LIBS)
+fuzz_replay_cppflags = $(AM_CPPFLAGS) -DFUZZ_SRCDIR=\"$(abs_top_srcdir)\"
+
+check_PROGRAMS += tests/fuzz/fuzz-frame-replay tests/fuzz/fuzz-validate-replay
+tests_fuzz_fuzz_frame_replay_SOURCES = tests/fuzz/fuzz-frame.c tests/fuzz/replay.c
+tests_fuzz_fuzz_frame_replay_CPPFLAGS = $(fuzz_replay_cppflags) -DFUZZ_TARGET=\"fuzz-frame\"
+tests_fuzz_fuzz_frame_replay_CFLAGS = $(fuzz_replay_cflags)
+tests_fuzz_fuzz_frame_replay_LDADD = $(fuzz_replay_ldadd)
+tests_fuzz_fuzz_validate_replay_SOURCES = tests/fuzz/fuzz-validate.c tests/fuzz/replay.c
+tests_fuzz_fuzz_validate_replay_CPPFLAGS = $(fuzz_replay_cppflags) -DFUZZ_TARGET=\"fuzz-validate\"
+tests_fuzz_fuzz_validate_replay_CFLAGS = $(fuzz_replay_cflags)
+tests_fuzz_fuzz_validate_replay_LDADD = $(fuzz_replay_ldadd)
+
+TESTS += tests/fuzz/replay-fuzz-frame.sh tests/fuzz/replay-fuzz-validate.sh
+EXTRA_DIST += \
+	tests/fuzz/README tests/fuzz/make-corpus.py \
+	tests/fuzz/replay-fuzz-frame.sh tests/fuzz/replay-fuzz-validate.sh \
+	tests/fuzz/corpus
+
+FUZZ_SECONDS = 60
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-frame tests/fuzz/fuzz-validate
+fuzz_cflags = $(AM_CFLAGS) $(MSGPACK_CFLAGS) -fsanitize=fuzzer -fno-sanitize-recover=all
+fuzz_ldflags = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_frame_SOURCES = tests/fuzz/fuzz-frame.c $(fuzz_proto_sources)
+tests_fuzz_fuzz_frame_CFLAGS = $(fuzz_cflags)
+tests_fuzz_fuzz_frame_LDFLAGS = $(fuzz_ldflags)
+tests_fuzz_fuzz_frame_LDADD = $(MSGPACK_LIBS)
+tests_fuzz_fuzz_validate_SOURCES = tests/fuzz/fuzz-validate.c $(fuzz_proto_sources)
+tests_fuzz_fuzz_validate_CFLAGS = $(fuzz_cflags)
+tests_fuzz_fuzz_validate_LDFLAGS = $(fuzz_ldflags)
+tests_fuzz_fuzz_validate_LDADD = $(MSGPACK_LIBS)
+
+# New inputs land in the checked-in corpus (merge them before committing, see
+# README); crashes land next to the binaries as <target>-crash-<sha1>.
+fuzz: tests/fuzz/fuzz-frame$(EXEEXT) tests/fuzz/fuzz-validate$(EXEEXT)
+	@set -e; for t in $(fuzz_targets); do \
+	  echo "  FUZZ     $$t for $(FUZZ_SECONDS)s"; \
+	  tests/fuzz/$$t$(EXEEXT) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -artifact_prefix=tests/fuzz/$$t- $(FUZZ_FLAGS) $(fuzz_corpus)/$$t; \
+	done
+else
+fuzz:
+	@echo "make fuzz: configure with CC=clang --enable-fuzzing to build the libFuzzer targets" >&2; exit 1
+endif
+.PHONY: fuzz
