@@ -523,6 +523,7 @@ class DaemonSubject(Subject):
         self.key, self.label, self.short = key, label, short
         self.daemons, self.method, self.workloads = daemons, method, workloads
         self.conns = {}
+        self.server_wall = collections.defaultdict(list)  # the result's wall_ms
 
     def runs(self, args):
         return args.requests
@@ -565,6 +566,8 @@ class DaemonSubject(Subject):
             t1 = time.perf_counter()
             if result_ok(res, expect):
                 out.append(t1 - t0)
+                if isinstance(res.get("wall_ms"), (int, float)):
+                    self.server_wall[wl.key].append(res["wall_ms"] / 1e3)
             else:
                 bad["status %s" % res.get("status")] += 1
         return out, bad
@@ -804,6 +807,8 @@ def measure_latency(wl, anchor, others, args, log):
     slots = args.rounds * max(1, len(others))
     anchor_batches = iter(distribute(anchor.runs(args), slots))
     anchor.sample(wl, args.warmup if isinstance(anchor, DaemonSubject) else 1)
+    if isinstance(anchor, DaemonSubject):
+        anchor.server_wall[wl.key] = []
     gc.disable()
     try:
         for r in range(args.rounds):
@@ -823,8 +828,12 @@ def measure_latency(wl, anchor, others, args, log):
             log("  latency %s: round %d/%d" % (wl.key, r + 1, args.rounds))
     finally:
         gc.enable()
-    return {key: {"stats": summarize(xs), "failures": dict(failures[key])}
-            for key, xs in samples.items()}
+    out = {key: {"stats": summarize(xs), "failures": dict(failures[key])}
+           for key, xs in samples.items()}
+    if isinstance(anchor, DaemonSubject):
+        # The worker's own wall_ms: the rest is dispatch, IPC and the client.
+        out[anchor.key]["worker_wall"] = summarize(anchor.server_wall[wl.key])
+    return out
 
 
 def other_batch(o, r, args, have, spent):
@@ -1123,7 +1132,7 @@ def machine_info(exe):
 # Report
 
 
-def ratios(lat, tp, anchor_key, cold_key):
+def ratios(lat, tp, anchor_key, cold_key, ours):
     """Lines 'peer p50 / vivarium p50 = Nx' (>1: vivarium faster) and
     'vivarium req/s / peer req/s = Nx'."""
     out = []
@@ -1132,7 +1141,7 @@ def ratios(lat, tp, anchor_key, cold_key):
         cold = (subjects.get(cold_key) or {}).get("stats")
         for key, r in subjects.items():
             s = r["stats"]
-            if key in (anchor_key, cold_key) or key.startswith("vivarium") or not s:
+            if key in ours or not s:
                 continue
             if base:
                 out.append({"workload": wl_key, "what": "latency p50", "peer": key,
@@ -1143,7 +1152,7 @@ def ratios(lat, tp, anchor_key, cold_key):
     for wl_key, subjects in tp.items():
         base = subjects.get(anchor_key)
         for key, r in subjects.items():
-            if key == anchor_key or key.startswith("vivarium") or not r or not base:
+            if key in ours or not r or not base:
                 continue
             out.append({"workload": wl_key, "what": "throughput", "peer": key,
                         "against": anchor_key,
@@ -1158,7 +1167,9 @@ def print_report(doc, labels):
     p("vivarium bench — %s CPUs (%s), %s; %s" % (m["nproc"], m["cpu_model"], m["kernel"],
                                                 "quick" if cfg["quick"] else "full run"))
     p("command: %s" % doc["command"])
-    p("client: %s" % doc["client"])
+    p("client: %s; load average at start %s, at end %s" % (
+        doc["client"], " ".join("%.2f" % x for x in m["loadavg_at_start"]),
+        " ".join("%.2f" % x for x in doc["loadavg_at_end"])))
     p()
     p("Latency at concurrency 1 (ms)")
     p("  %-44s %6s %8s %8s %8s %8s" % ("", "n", "p50", "p90", "p99", "max"))
@@ -1174,6 +1185,11 @@ def print_report(doc, labels):
             p("    %-42s %6d %8s %8s %8s %8s%s" % (labels[key], s["n"], fmt_ms(s["p50"]),
                                                   fmt_ms(s["p90"]), fmt_ms(s["p99"]),
                                                   fmt_ms(s["max"]), fail))
+            w = r.get("worker_wall")
+            if w:
+                p("      %-40s %6d %8s %8s %8s %8s" % ("of which wall_ms in the worker", w["n"],
+                                                    fmt_ms(w["p50"]), fmt_ms(w["p90"]),
+                                                    fmt_ms(w["p99"]), fmt_ms(w["max"])))
     p()
     p("Throughput at concurrency %d, %g s each (requests/s; p50 under load; CPU in cores "
       "used by the client processes and by the whole machine)" % (cfg["concurrency"], cfg["duration"]))
@@ -1351,8 +1367,9 @@ def run_bench(args, exe, tmpdir, pool, doc):
     subjects = [anchor, ping, oneshot] + peers
     labels = {s.key: s.label for s in subjects}
     labels.update({s.key + ":short": s.short for s in subjects})
-    doc["peers"] = {p.key: {"label": p.label, "version": getattr(p, "version", None),
-                            "argv": getattr(p, "argv", None)} for p in peers}
+    doc["subjects"] = {s.key: {"label": s.label, "short": s.short, "ours": s.ours,
+                               "version": getattr(s, "version", None),
+                               "argv": getattr(s, "argv", None)} for s in subjects}
     try:
         for wl in WORKLOADS:
             if wl.needs_numpy and not numpy_present():
@@ -1431,7 +1448,7 @@ def main(argv):
     doc = {"version": 1, "command": shlex.join([sys.executable] + sys.argv),
            "cwd": os.getcwd(), "machine": machine_info(exe), "client": client,
            "config": {k: v for k, v in vars(args).items()},
-           "peers": {}, "skipped": {}, "daemon_start": {}, "latency": {},
+           "subjects": {}, "skipped": {}, "daemon_start": {}, "latency": {},
            "throughput": {}, "memory": {}, "status": {}, "floors": {}}
     try:
         log("floors")
@@ -1442,7 +1459,9 @@ def main(argv):
     finally:
         pool.close()
         shutil.rmtree(tmpdir, ignore_errors=True)
-    doc["ratios"] = ratios(doc["latency"], doc["throughput"], "vivarium", "vivarium-run")
+    doc["loadavg_at_end"] = os.getloadavg()
+    ours = {k for k, v in doc["subjects"].items() if v["ours"]}
+    doc["ratios"] = ratios(doc["latency"], doc["throughput"], "vivarium", "vivarium-run", ours)
     print_report(doc, labels)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:

@@ -95,7 +95,7 @@ jail_lockdown_apply(const struct jail_lockdown *l, const char **ret_step)
         }
         if (r >= 0) {
                 step = "loading the seccomp filter";
-                r = jail_seccomp_load(&so);
+                r = l->filter ? jail_seccomp_load_prog(l->filter) : jail_seccomp_load(&so);
         }
         if (r < 0 && ret_step)
                 *ret_step = step;

@@ -17,11 +17,14 @@ struct jail_limits {
         uint64_t address_space_bytes; /* 0: none (a memory cgroup limits instead) */
 };
 
+struct sock_fprog;
+
 struct jail_lockdown {
         uid_t uid; /* inside uid the worker drops to */
         gid_t gid;
         struct jail_limits limits;
         bool allow_inet;
+        const struct sock_fprog *filter; /* prebuilt seccomp program; NULL: build it now */
 };
 
 int jail_rlimits_apply(const struct jail_limits *l);

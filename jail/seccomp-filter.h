@@ -20,5 +20,8 @@ struct jail_seccomp_options {
  * Sets no_new_privs first (libseccomp's CTL_NNP), so the caller needs no
  * CAP_SYS_ADMIN. o may be NULL for the defaults (no AF_INET/AF_INET6). */
 int jail_seccomp_load(const struct jail_seccomp_options *o);
+/* Load a program exported before (the zygote builds it once; a worker only
+ * loads it, which costs microseconds instead of libseccomp's milliseconds). */
+int jail_seccomp_load_prog(const struct sock_fprog *prog);
 /* Export the filter as classic BPF for inspection and tests; free ret->filter. */
 int jail_seccomp_export(const struct jail_seccomp_options *o, struct sock_fprog *ret);

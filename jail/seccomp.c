@@ -26,6 +26,8 @@
 #include <sys/mman.h>
 #include <sys/personality.h>
 #include <sys/socket.h>
+#include <linux/seccomp.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fd-util.h"
@@ -368,4 +370,16 @@ jail_seccomp_export(const struct jail_seccomp_options *o, struct sock_fprog *ret
         ret->len = (unsigned short) (size / sizeof(struct sock_filter));
         ret->filter = (struct sock_filter *) TAKE_PTR(buf);
         return 0;
+}
+
+int
+jail_seccomp_load_prog(const struct sock_fprog *prog)
+{
+        /* TSYNC: every thread gets the filter, or the call fails. no_new_privs
+         * must already be set (the lockdown sets it). */
+        long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, prog);
+
+        if (r < 0)
+                return -errno;
+        return r > 0 ? -EBUSY : 0; /* a positive value names a thread that could not sync */
 }

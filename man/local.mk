@@ -14,3 +14,5 @@ EXTRA_DIST += man/lint.sh
 # vivarium.conf(5) and the example file it describes.
 dist_man_MANS += man/vivarium.conf.5
 EXTRA_DIST += examples/vivarium.conf
+
+dist_man_MANS += man/vivarium-serve.8 man/vivarium-protocol.7

@@ -112,7 +112,7 @@ env_lose_zygote(struct pool_env *e, enum env_state next, int error, const char *
                         job_finish(w->job, error, message);
                 worker_free(w);
         }
-        e->n_idle = e->n_busy = e->n_starting = 0;
+        e->n_idle = e->n_busy = e->n_starting = e->n_retiring = 0;
         e->state = next;
         if (next == ENV_FAILED)
                 fail_queue(e, error, message);
@@ -278,7 +278,7 @@ env_dispatch(struct pool_env *e)
                 lease(e, w, list_entry(list_first(&e->queue), struct pool_job, node));
         /* Keep the warm set filled, and start more while requests wait. */
         for (;;) {
-                unsigned total = e->n_idle + e->n_busy + e->n_starting;
+                unsigned total = e->n_idle + e->n_busy + e->n_starting + e->n_retiring;
                 bool want = e->n_idle + e->n_starting < c->idle_workers || e->n_starting < e->n_queued;
                 if (!want || total >= c->max_workers || worker_spawn(e, NULL) < 0)
                         break;
@@ -300,6 +300,22 @@ env_schedule_dispatch(struct pool_env *e)
                 return;
         }
         (void) sd_event_source_set_enabled(e->dispatch_src, SD_EVENT_ONESHOT);
+}
+
+#define START_FAILURES_MAX 3
+
+void
+env_worker_start_failed(struct pool_env *e, int error)
+{
+        /* One worker dying early can be the code of a previous request (it never
+         * ran) or the machine; every new one failing is a broken environment,
+         * and requests must fail with the reason instead of waiting forever. */
+        if (++e->start_failures < START_FAILURES_MAX && error != -ENOTRECOVERABLE)
+                return;
+        if (error != -ENOTRECOVERABLE || !e->last_error[0])
+                (void) snprintf(e->last_error, sizeof e->last_error, "workers die before they are ready");
+        e->start_failures = 0;
+        env_lose_zygote(e, ENV_FAILED, -ENOEXEC, e->last_error);
 }
 
 void

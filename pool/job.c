@@ -108,6 +108,7 @@ take_result(struct pool_job *j, const msgpack_object *m)
         struct run_result *r = &j->result;
         const msgpack_object *value = proto_map_get(m, "value");
         const char *status;
+        uint64_t cpu_us;
         size_t len;
 
         if (proto_map_get_str(m, "status", &status, &len) < 0 ||
@@ -119,6 +120,10 @@ take_result(struct pool_job *j, const msgpack_object *m)
         if (take_exception(r, m) < 0 || take_images(r, m, j->pool->config.max_images) < 0)
                 return -EBADMSG;
         (void) proto_map_get_uint(m, "images_omitted", &r->images_omitted);
+        /* Self-reported by the worker: it concerns only this request's result. */
+        if (proto_map_get_uint(m, "cpu_us", &cpu_us) == 0)
+                r->cpu_ms = (double) cpu_us / 1000.0;
+        (void) proto_map_get_uint(m, "maxrss_kb", &r->max_rss_kb);
         return r->status == RUN_EXCEPTION && !r->has_exception ? -EBADMSG : 0;
 }
 
@@ -170,13 +175,11 @@ send_run(struct pool_job *j, struct worker *w)
         j->cpu_limit_s = (j->timeout_ms + 999) / 1000 + 1;
         msgpack_sbuffer_init(&sb);
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, 8);
+        msgpack_pack_map(&pk, 6);
         proto_pack_key_str(&pk, "type", "run");
         proto_pack_str(&pk, "code");
         proto_pack_strn(&pk, j->code, j->code_len);
         proto_pack_key_bin(&pk, "stdin", j->stdin_data ? j->stdin_data : "", j->stdin_len);
-        proto_pack_key_uint(&pk, "uid", w->uid);
-        proto_pack_key_uint(&pk, "gid", w->uid);
         proto_pack_key_uint(&pk, "max_images", c->max_images);
         proto_pack_key_uint(&pk, "max_image_bytes", c->max_image_bytes);
         proto_pack_str(&pk, "limits");
@@ -301,12 +304,13 @@ job_finish(struct pool_job *j, int error, const char *message)
         const struct pool_job_ops *ops = j->ops;
         char buf[320];
 
-        if (w) {
+        if (w && w->exited) {
+                /* The zygote's account of the exit is authoritative. */
                 j->result.cpu_ms = (double) w->cpu_us / 1000.0;
                 j->result.max_rss_kb = w->maxrss_kb;
-                if (!j->got_result && !j->timed_out)
-                        j->result.wall_ms = (double) (now_usec() - j->started_usec) / 1000.0;
         }
+        if (w && !j->got_result && !j->timed_out)
+                j->result.wall_ms = (double) (now_usec() - j->started_usec) / 1000.0;
         if (error == 0 && j->failure) {
                 (void) snprintf(buf, sizeof buf, "the worker could not lock itself down (%s)", j->failure);
                 error = -ENOTRECOVERABLE;
@@ -318,6 +322,9 @@ job_finish(struct pool_job *j, int error, const char *message)
                 w->job = NULL;
                 w->out_src = sd_event_source_disable_unref(w->out_src);
                 w->err_src = sd_event_source_disable_unref(w->err_src);
+                /* The group outlives the job until the worker is gone; removing it
+                 * then also kills anything the code left behind. */
+                w->cgroup = TAKE_PTR(j->cgroup);
         }
         j->worker = NULL;
         if (ops && ops->done)

@@ -31,7 +31,8 @@ enum worker_state {
         WORKER_STARTING, /* asked the zygote for it, waiting for its hello */
         WORKER_IDLE,
         WORKER_BUSY,
-        WORKER_DEAD, /* killed or exited; waiting for the exit report */
+        WORKER_RETIRING, /* returned its result; exiting on its own */
+        WORKER_DEAD,     /* killed or exited; waiting for the exit report */
 };
 
 struct worker {
@@ -42,7 +43,8 @@ struct worker {
         uid_t uid;
         pid_t inside_pid, host_pid;
         int pidfd, sock, out, err;
-        sd_event_source *sock_src, *out_src, *err_src;
+        sd_event_source *sock_src, *out_src, *err_src, *retire_timer;
+        struct jail_cgroup *cgroup; /* the last job's, removed when the worker is gone */
         struct proto_frame_reader *reader;
         struct pool_job *job;
         bool exited; /* the zygote reported its exit */
@@ -75,13 +77,13 @@ struct pool_env {
         char **preload;
         enum env_state state;
         uint64_t zygote_id; /* spawner id of the current zygote */
-        unsigned restarts, failures;
+        unsigned restarts, failures, start_failures;
         char last_error[256];
         int control;
         struct proto_frame_reader *control_reader;
         sd_event_source *control_src, *retry_timer, *dispatch_src;
         struct list_node workers, queue;
-        unsigned n_idle, n_busy, n_starting, n_queued;
+        unsigned n_idle, n_busy, n_starting, n_retiring, n_queued;
         uint64_t slots_used; /* bit per slot */
 };
 
@@ -104,6 +106,8 @@ void env_on_spawner_event(struct pool_env *e, const struct spawner_event *ev);
 void env_dispatch(struct pool_env *e);
 void env_schedule_dispatch(struct pool_env *e);
 void env_worker_gone(struct pool_env *e, struct worker *w);
+/* A worker died before its hello; after a few in a row the environment fails. */
+void env_worker_start_failed(struct pool_env *e, int error);
 
 /* worker.c */
 int worker_spawn(struct pool_env *e, struct worker **ret);
@@ -111,6 +115,8 @@ void worker_kill(struct worker *w);
 void worker_on_exit_report(struct worker *w, const msgpack_object *m);
 struct worker *worker_free(struct worker *w);
 int worker_drain(struct worker *w);
+/* The job got its result: answer now, let the worker exit (or kill it soon). */
+void worker_retire(struct worker *w);
 
 /* job.c */
 int job_start(struct pool_job *j, struct worker *w);

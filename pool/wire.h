@@ -11,10 +11,13 @@
  *                   {type: "exit", pid, slot, code, signal, utime_us, stime_us, maxrss_kb}
  *  pool -> zygote   {type: "spawn", slot, uid, tmp_bytes, workspace_bytes}
  *                    + SCM_RIGHTS [socket, stdout, stderr]
- *  worker -> pool   {type: "hello"}                            warm; SO_PASSCRED gives its pid
- *                   {type: "result", status, value, exception, images, images_omitted}
- *                   {type: "failed", message: str}             lockdown failed; nothing ran
- *  pool -> worker   {type: "run", code: str, stdin: bin, uid: uint, gid: uint,
+ *  worker -> pool   {type: "hello"}                            locked down and warm; SO_PASSCRED
+ *                                                              gives its pid
+ *                   {type: "failed", message: str}             set-up failed (instead of hello, or
+ *                                                              instead of a result); nothing ran
+ *                   {type: "result", status, value, exception, images, images_omitted,
+ *                    cpu_us, maxrss_kb}
+ *  pool -> worker   {type: "run", code: str, stdin: bin,
  *                    limits: {cpu_s, nproc, nofile, fsize, as_bytes},
  *                    max_images: uint, max_image_bytes: uint}
  */

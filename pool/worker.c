@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -19,6 +20,7 @@
 #include "msg.h"
 #include "pool-internal.h"
 #include "process-util.h"
+#include "time-util.h"
 #include "wire.h"
 
 static int
@@ -64,6 +66,8 @@ make_channel(struct worker *w, int child[WIRE_SPAWN_FDS])
 }
 
 /* The hello: exactly one small fixed frame, with credentials. */
+static int hello_failure(struct worker *w, const char *data, size_t n);
+
 static int
 receive_hello(struct worker *w)
 {
@@ -73,7 +77,7 @@ receive_hello(struct worker *w)
                 struct cmsghdr h;
                 char buf[CMSG_SPACE(sizeof(struct ucred))];
         } cbuf;
-        char data[sizeof hello + 1];
+        char data[512];
         struct iovec iov = {data, sizeof data};
         struct msghdr mh = {
                 .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cbuf, .msg_controllen = sizeof cbuf};
@@ -89,10 +93,34 @@ receive_hello(struct worker *w)
                         memcpy(&uc, CMSG_DATA(c), sizeof uc);
                         w->host_pid = uc.pid;
                 }
-        if (n != sizeof hello || memcmp(data, hello, sizeof hello) != 0 || w->host_pid <= 0 ||
-            (mh.msg_flags & MSG_CTRUNC))
-                return -EPROTO;
-        return pidfd_open_checked(w->host_pid, &w->pidfd) < 0 ? -ESRCH : 1;
+        if (n == sizeof hello && memcmp(data, hello, sizeof hello) == 0 && w->host_pid > 0 &&
+            !(mh.msg_flags & MSG_CTRUNC))
+                return pidfd_open_checked(w->host_pid, &w->pidfd) < 0 ? -ESRCH : 1;
+        return hello_failure(w, data, (size_t) n);
+}
+
+/* Not a hello: a worker that could not set itself up says why in a "failed"
+ * frame; keep the reason for the environment's status. */
+static int
+hello_failure(struct worker *w, const char *data, size_t n)
+{
+        msgpack_unpacked m;
+        const char *msg;
+        size_t len;
+        int r = -EPROTO;
+
+        if (n > PROTO_FRAME_HEADER_SIZE &&
+            wire_unpack(data + PROTO_FRAME_HEADER_SIZE, n - PROTO_FRAME_HEADER_SIZE, &m) >= 0) {
+                if (wire_type_is(&m.data, "failed") &&
+                    proto_map_get_str(&m.data, "message", &msg, &len) == 0) {
+                        (void) snprintf(w->env->last_error, sizeof w->env->last_error,
+                                        "workers cannot set themselves up (%.*s)",
+                                        (int) MIN(len, (size_t) 160), msg);
+                        r = -ENOTRECOVERABLE;
+                }
+                msgpack_unpacked_destroy(&m);
+        }
+        return r;
 }
 
 static int
@@ -109,8 +137,10 @@ on_sock(sd_event_source *src, int fd, uint32_t revents, void *userdata)
                 if (r < 0) {
                         log_debug_errno(r, "worker in slot %u failed to start: %m", w->slot);
                         worker_kill(w);
+                        env_worker_start_failed(w->env, r);
                         return 0;
                 }
+                w->env->start_failures = 0;
                 w->state = WORKER_IDLE;
                 w->env->n_starting--;
                 w->env->n_idle++;
@@ -123,9 +153,12 @@ on_sock(sd_event_source *src, int fd, uint32_t revents, void *userdata)
                         if (w->job)
                                 w->job->violation = true;
                         worker_kill(w);
+                        return 0;
                 }
                 if (r == -EPIPE)
                         w->sock_src = sd_event_source_disable_unref(w->sock_src);
+                if (w->job && w->job->got_result)
+                        worker_retire(w);
                 return 0;
         default:
                 /* An idle worker has nothing to say; a dead one is being reaped. */
@@ -224,6 +257,8 @@ worker_kill(struct worker *w)
                 w->env->n_starting--;
         else if (w->state == WORKER_BUSY)
                 w->env->n_busy--;
+        else if (w->state == WORKER_RETIRING)
+                w->env->n_retiring--;
         w->state = WORKER_DEAD;
         if (w->pidfd >= 0)
                 (void) pidfd_signal(w->pidfd, SIGKILL);
@@ -231,6 +266,41 @@ worker_kill(struct worker *w)
          * worker's socket closing makes it exit on its own. */
         w->sock_src = sd_event_source_disable_unref(w->sock_src);
         w->sock = safe_close(w->sock);
+}
+
+static void drain_pipe(struct worker *w, int fd, int stream);
+
+/* A worker that returned its result exits by itself within microseconds; one
+ * that keeps running (the code forged a result and went on) is killed. */
+#define RETIRE_GRACE_USEC (200 * USEC_PER_MSEC)
+
+static int
+on_retire_timeout(sd_event_source *src, uint64_t usec, void *userdata)
+{
+        worker_kill(userdata);
+        return 0;
+}
+
+void
+worker_retire(struct worker *w)
+{
+        struct pool_env *e = w->env;
+
+        /* Everything the code printed before its result is in the pipes already
+         * (the runner flushes first). */
+        drain_pipe(w, w->out, 1);
+        drain_pipe(w, w->err, 2);
+        w->state = WORKER_RETIRING;
+        e->n_busy--;
+        e->n_retiring++;
+        w->sock_src = sd_event_source_disable_unref(w->sock_src);
+        w->sock = safe_close(w->sock);
+        (void) sd_event_add_time_relative(e->pool->event, &w->retire_timer, CLOCK_MONOTONIC,
+                                          RETIRE_GRACE_USEC, 1000, on_retire_timeout, w);
+        job_finish(w->job, 0, NULL);
+        /* Replacements are forked now, after the answer went out, not while the
+         * request ran. */
+        env_schedule_dispatch(e);
 }
 
 static void
@@ -281,6 +351,8 @@ worker_free(struct worker *w)
         w->sock_src = sd_event_source_disable_unref(w->sock_src);
         w->out_src = sd_event_source_disable_unref(w->out_src);
         w->err_src = sd_event_source_disable_unref(w->err_src);
+        w->retire_timer = sd_event_source_disable_unref(w->retire_timer);
+        w->cgroup = jail_cgroup_free(w->cgroup);
         safe_close(w->sock);
         safe_close(w->out);
         safe_close(w->err);

@@ -31,6 +31,7 @@
 #include "msg.h"
 #include "parse-util.h"
 #include "python.h"
+#include "seccomp-filter.h"
 #include "validate.h"
 #include "wire.h"
 #include "zygote.h"
@@ -43,6 +44,7 @@ struct worker_slot {
 };
 
 static struct worker_slot workers[MAX_WORKERS];
+struct sock_fprog worker_filter;
 
 int
 zygote_send(int fd, const msgpack_sbuffer *buf)
@@ -315,6 +317,10 @@ main(int argc, char **argv)
         (void) sigprocmask(SIG_BLOCK, &mask, NULL);
         sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         r = sigfd < 0 ? -errno : zygote_python_init(datadir, preload, &error);
+        /* Built once here, loaded by every worker: libseccomp takes milliseconds to
+         * compile the filter, loading the program takes microseconds. */
+        if (r >= 0 && (r = jail_seccomp_export(&(struct jail_seccomp_options){}, &worker_filter)) < 0)
+                error = strdup("building the seccomp filter failed");
         strv_free(preload);
         if (r < 0) {
                 (void) send_packed(fill_error, error ? error : "vivarium-zygote: start-up failed");

@@ -10,6 +10,7 @@
 #include <Python.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "macro.h"
 #include "msg.h"
@@ -227,6 +228,25 @@ pack_images(msgpack_packer *pk, PyObject *images)
         return 0;
 }
 
+/* The worker's own CPU time and peak memory (with its reaped children), so
+ * the pool can answer before the zygote reports the exit. */
+static void
+pack_rusage(msgpack_packer *pk)
+{
+        struct rusage self = {}, kids = {};
+        uint64_t us;
+
+        (void) getrusage(RUSAGE_SELF, &self);
+        (void) getrusage(RUSAGE_CHILDREN, &kids);
+        us = (uint64_t) (self.ru_utime.tv_sec + self.ru_stime.tv_sec + kids.ru_utime.tv_sec +
+                         kids.ru_stime.tv_sec) *
+                     1000000 +
+             (uint64_t) (self.ru_utime.tv_usec + self.ru_stime.tv_usec + kids.ru_utime.tv_usec +
+                         kids.ru_stime.tv_usec);
+        proto_pack_key_uint(pk, "cpu_us", us);
+        proto_pack_key_uint(pk, "maxrss_kb", (uint64_t) MAX(self.ru_maxrss, kids.ru_maxrss));
+}
+
 int
 zygote_python_run(const char *code, size_t code_len, unsigned max_images, size_t max_image_bytes,
                   msgpack_packer *pk)
@@ -244,7 +264,7 @@ zygote_python_run(const char *code, size_t code_len, unsigned max_images, size_t
                 PyErr_Clear();
                 return -EIO;
         }
-        msgpack_pack_map(pk, 6);
+        msgpack_pack_map(pk, 8);
         proto_pack_key_str(pk, "type", "result");
         proto_pack_str(pk, "status");
         pack_pystr(pk, PyDict_GetItemString(res, "status"));
@@ -259,5 +279,6 @@ zygote_python_run(const char *code, size_t code_len, unsigned max_images, size_t
                             omitted && PyLong_Check(omitted) ? PyLong_AsUnsignedLong(omitted) : 0);
         PyErr_Clear();
         Py_DECREF(res);
+        pack_rusage(pk);
         return 0;
 }

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * A worker, just forked from the zygote. Trust zone: inside the jail; until
- * the lockdown it holds the zygote's capabilities (within the namespace), so
- * nothing from the request is interpreted by Python before the lockdown:
- * the request is parsed here, in C, and the code is only handed to Python
- * after jail_lockdown_apply() has succeeded.
+ * A worker, just forked from the zygote. Trust zone: inside the jail. Until
+ * its lockdown it holds the zygote's capabilities (within the namespace): it
+ * uses them to mount its private scratch space, then locks itself down
+ * completely (jail_lockdown_apply()) before it warms up, says hello and
+ * reads a request. The request is parsed here, in C; only the code and its
+ * stdin reach Python.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +33,7 @@ struct worker_request {
         size_t code_len;
         const char *stdin_data;
         size_t stdin_len;
-        struct jail_lockdown lockdown;
+        struct jail_limits limits;
         uint64_t max_images, max_image_bytes;
 };
 
@@ -81,20 +82,16 @@ parse_request(const msgpack_object *req, struct worker_request *w)
 {
         const char *type;
         size_t type_len;
-        uint64_t uid, gid;
 
         if (proto_map_get_str(req, "type", &type, &type_len) < 0 || type_len != 3 ||
             memcmp(type, "run", 3) != 0)
                 return -EBADMSG;
         if (proto_map_get_str(req, "code", &w->code, &w->code_len) < 0 ||
             proto_map_get_bytes(req, "stdin", &w->stdin_data, &w->stdin_len) < 0 ||
-            proto_map_get_uint(req, "uid", &uid) < 0 || proto_map_get_uint(req, "gid", &gid) < 0 ||
             proto_map_get_uint(req, "max_images", &w->max_images) < 0 ||
             proto_map_get_uint(req, "max_image_bytes", &w->max_image_bytes) < 0)
                 return -EBADMSG;
-        w->lockdown.uid = (uid_t) uid;
-        w->lockdown.gid = (gid_t) gid;
-        return parse_limits(req, &w->lockdown.limits);
+        return parse_limits(req, &w->limits);
 }
 
 /* RLIMIT_AS counts address space, not memory: the interpreter and its preloaded
@@ -216,7 +213,17 @@ worker_main(int sock, int out, int err, const struct worker_setup *ws)
         worker_arrange_fds(sock, out, err);
         worker_reset_signals();
         if (worker_private_mounts(ws) < 0)
-                _exit(125);
+                worker_fail("mounting the worker's /tmp and /workspace");
+        /* The whole lockdown happens now, before the hello: the slot's uid and the
+         * filter are known at fork, so a request pays none of it (loading the
+         * seccomp program alone costs hundreds of microseconds), and even the
+         * warm-up below runs locked down. Only rlimits wait for the request. */
+        r = jail_lockdown_apply(&(struct jail_lockdown){.uid = (uid_t) ws->uid,
+                                                        .gid = (gid_t) ws->uid,
+                                                        .filter = &worker_filter},
+                                &step);
+        if (r < 0)
+                worker_fail(step);
         zygote_python_warm();
         worker_send_simple("hello", NULL);
         if (proto_frame_reader_new(WIRE_MAX_RESULT_FRAME, &reader) < 0)
@@ -228,16 +235,18 @@ worker_main(int sock, int out, int err, const struct worker_setup *ws)
                 worker_fail("malformed run request");
         if (setup_stdin(w.stdin_data, w.stdin_len) < 0)
                 worker_fail("could not set up stdin");
-        w.lockdown.limits.address_space_bytes = address_space_limit(w.lockdown.limits.address_space_bytes);
-        r = jail_lockdown_apply(&w.lockdown, &step);
-        if (r < 0)
-                worker_fail(step);
+        w.limits.address_space_bytes = address_space_limit(w.limits.address_space_bytes);
+        if (jail_rlimits_apply(&w.limits) < 0)
+                worker_fail("applying resource limits");
         msgpack_sbuffer_init(&buf);
         msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
         if (zygote_python_run(w.code, w.code_len, (unsigned) w.max_images, (size_t) w.max_image_bytes, &pk) <
             0)
                 _exit(126); /* reported as "crashed" by the pool */
         (void) zygote_send(WORKER_SOCKET_FD, &buf);
-        /* Leave at once: no atexit hooks, no finalisers, no lingering threads. */
+        /* Tearing down a forked interpreter's address space takes a while; do it
+         * at idle priority so the next request does not wait for it. Leave at
+         * once: no atexit hooks, no finalisers, no lingering threads. */
+        (void) sched_setscheduler(0, SCHED_IDLE, &(struct sched_param){0});
         _exit(0);
 }

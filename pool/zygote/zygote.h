@@ -11,6 +11,11 @@
 
 /* Send the packed buffer as one frame; 0 or -errno. */
 int zygote_send(int fd, const msgpack_sbuffer *buf);
+#include <linux/filter.h>
+
+/* The workers' seccomp program, compiled once by the zygote. */
+extern struct sock_fprog worker_filter;
+
 struct worker_setup {
         uint64_t slot;
         uint64_t uid; /* the inside uid the worker will drop to; owns its /workspace */

@@ -241,10 +241,8 @@ server_listen(struct server *s, const char *path, char **ret_error)
 void
 server_count(struct server *s, const struct run_result *r, bool error)
 {
-        if (error) {
-                s->errors++;
-                return;
-        }
+        if (error)
+                return; /* counted by the error response itself */
         s->served++;
         if (r && (size_t) r->status < ELEMENTSOF(s->by_status))
                 s->by_status[r->status]++;

@@ -88,7 +88,19 @@ BODIES = {
     "depth-100": nest(100),                 # -ELOOP; below the wide limit, so a heap stack
     "depth-5-tight": nest(5),               # passes the defaults, not max_depth 4
     "elements-100-tight": pack({"params": list(range(100))}),  # not max_elements 64
+    # Every type byte but ext, each in its shortest form that is not a fix type.
+    "all-types": (b"\x81\xa6params\xdc\x00\x19"
+                  + b"\x00\x7f\xe0\xff\xc0\xc2\xc3"
+                  + b"\xcc\xff" + b"\xcd\xff\xff" + b"\xce\xff\xff\xff\xff" + b"\xcf" + b"\xff" * 8
+                  + b"\xd0\x80" + b"\xd1\x80\x00" + b"\xd2\x80\x00\x00\x00" + b"\xd3\x80" + b"\x00" * 7
+                  + b"\xca\x7f\xc0\x00\x00" + b"\xcb\x7f\xf8" + b"\x00" * 6
+                  + b"\xd9\x00" + b"\xda\x00\x01a" + b"\xdb\x00\x00\x00\x00"
+                  + b"\xc4\x00" + b"\xc5\x00\x01\x00" + b"\xc6\x00\x00\x00\x00"
+                  + b"\xdd\x00\x00\x00\x00" + b"\xdf\x00\x00\x00\x00"),
+    "utf8-boundaries": pack({"\u0800": "\u07ff\u0800\ud7ff\ue000\uffff",
+                             "\U00010000": "\U0010ffff\x7f\x00"}),
     # Hostile.
+    "empty": b"",
     "array32-4g": b"\xdd\xff\xff\xff\xff",  # 5 bytes declaring 2^32-1 elements
     "map-array32-4g": b"\x81\xa1a\xdd\xff\xff\xff\xff",
     "map32-huge": b"\xdf\xff\xff\xff\xff\xa1a\x01",
@@ -108,12 +120,25 @@ BODIES = {
     "utf8-surrogate": b"\x81\xa1a\xa3\xed\xa0\x80",
     "utf8-above-max": b"\x81\xa1a\xa4\xf4\x90\x80\x80",
     "utf8-truncated-key": b"\x81\xa2\xe2\x9c\x01",
+    "utf8-lone-continuation": b"\x81\xa1a\xa1\x80",
+    "utf8-f5": b"\x81\xa1a\xa4\xf5\x80\x80\x80",
+    "utf8-bad-third": b"\x81\xa1a\xa3\xe2\x82\x28",
+    "utf8-e0-overlong": b"\x81\xa1a\xa3\xe0\x80\x80",
+    "utf8-f0-overlong": b"\x81\xa1a\xa4\xf0\x80\x80\x80",
     "trailing-nil": PING + b"\xc0",
     "trailing-map": PING + PING,
     "ext-fixext1": b"\x81\xa1a\xd4\x01\x00",
     "ext8": b"\x81\xa1a\xc7\x01\x05x",
+    "ext16": b"\x81\xa1a\xc8\x00\x01\x05x",
+    "ext32": b"\x81\xa1a\xc9\x00\x00\x00\x01\x05x",
+    "ext-fixext2": b"\x81\xa1a\xd5\x01\x00\x00",
+    "ext-fixext4": b"\x81\xa1a\xd6\x01" + b"\x00" * 4,
+    "ext-fixext8": b"\x81\xa1a\xd7\x01" + b"\x00" * 8,
+    "ext-fixext16": b"\x81\xa1a\xd8\x01" + b"\x00" * 16,
     "type-c1": b"\x81\xa1a\xc1",
     "truncated-uint64": b"\x81\xa1a\xcf\x00\x00",
+    "truncated-str8-length": b"\x81\xa1a\xd9",
+    "truncated-key": b"\x82\xa1a\x01",
     "truncated-map": RUN[:-3],
 }
 
