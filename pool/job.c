@@ -188,7 +188,7 @@ send_run(struct pool_job *j, struct worker *w)
         proto_pack_key_uint(&pk, "nproc", c->nproc);
         proto_pack_key_uint(&pk, "nofile", c->nofile);
         proto_pack_key_uint(&pk, "fsize", c->fsize_bytes);
-        proto_pack_key_uint(&pk, "as_bytes", j->cgroup ? 0 : c->memory_bytes);
+        proto_pack_key_uint(&pk, "as_bytes", w->cgroup ? 0 : c->memory_bytes);
         /* The worker's socket is non-blocking on our side; the request may be
          * large (16 MiB of code and stdin), so write it blocking. */
         (void) fd_set_nonblock(w->sock, false);
@@ -196,26 +196,6 @@ send_run(struct pool_job *j, struct worker *w)
         (void) fd_set_nonblock(w->sock, true);
         msgpack_sbuffer_destroy(&sb);
         return r;
-}
-
-static void
-attach_cgroup(struct pool_job *j, struct worker *w)
-{
-        struct pool *p = j->pool;
-        char name[64];
-        int r;
-
-        if (p->cgroup_mode == JAIL_CGROUP_NONE)
-                return;
-        (void) snprintf(name, sizeof name, "w%d-%d", (int) getpid(), (int) w->host_pid);
-        r = jail_cgroup_create(p->cgroup_mode, name, p->config.memory_bytes, p->config.nproc, &j->cgroup);
-        if (r >= 0)
-                r = jail_cgroup_attach(j->cgroup, w->host_pid);
-        if (r < 0) {
-                /* Fall back to rlimits rather than refuse to run. */
-                log_debug_errno(r, "cgroup unusable, using rlimits: %m");
-                j->cgroup = jail_cgroup_free(j->cgroup);
-        }
 }
 
 int
@@ -226,7 +206,6 @@ job_start(struct pool_job *j, struct worker *w)
 
         j->worker = w;
         w->job = j;
-        attach_cgroup(j, w);
         r = sd_event_add_io(e, &w->out_src, w->out, EPOLLIN, on_output, w);
         if (r >= 0)
                 r = sd_event_add_io(e, &w->err_src, w->err, EPOLLIN, on_output, w);
@@ -265,8 +244,8 @@ classify(struct pool_job *j)
         int sig = w && w->exited ? w->exit_signal : 0, code = w && w->exited ? w->exit_code : 0;
         uint64_t ooms = 0;
 
-        if (j->cgroup)
-                (void) jail_cgroup_oom_kills(j->cgroup, &ooms);
+        if (w && w->cgroup)
+                (void) jail_cgroup_oom_kills(w->cgroup, &ooms);
         if (j->cancelled) {
                 r->status = RUN_CANCELLED;
                 set_detail(r, "the request was cancelled");
@@ -322,9 +301,6 @@ job_finish(struct pool_job *j, int error, const char *message)
                 w->job = NULL;
                 w->out_src = sd_event_source_disable_unref(w->out_src);
                 w->err_src = sd_event_source_disable_unref(w->err_src);
-                /* The group outlives the job until the worker is gone; removing it
-                 * then also kills anything the code left behind. */
-                w->cgroup = TAKE_PTR(j->cgroup);
         }
         j->worker = NULL;
         if (ops && ops->done)
@@ -342,7 +318,6 @@ job_free(struct pool_job *j)
                 j->env->n_queued--;
         }
         j->timer = sd_event_source_disable_unref(j->timer);
-        j->cgroup = jail_cgroup_free(j->cgroup);
         run_result_done(&j->result);
         free(j->code);
         free(j->stdin_data);

@@ -44,7 +44,8 @@ struct worker {
         pid_t inside_pid, host_pid;
         int pidfd, sock, out, err;
         sd_event_source *sock_src, *out_src, *err_src, *retire_timer;
-        struct jail_cgroup *cgroup; /* the last job's, removed when the worker is gone */
+        struct jail_cgroup *cgroup; /* created at its hello; removing it when the worker
+                                     * is gone also kills what the code left behind */
         struct proto_frame_reader *reader;
         struct pool_job *job;
         bool exited; /* the zygote reported its exit */
@@ -65,7 +66,6 @@ struct pool_job {
         size_t stdin_len;
         uint64_t timeout_ms, cpu_limit_s, started_usec;
         struct run_result result;
-        struct jail_cgroup *cgroup;
         sd_event_source *timer;
         bool got_result, timed_out, cancelled, violation;
         char *failure; /* the worker could not lock itself down */

@@ -123,6 +123,28 @@ hello_failure(struct worker *w, const char *data, size_t n)
         return r;
 }
 
+/* The worker's cgroup is made while it idles, off the path of the request it
+ * will serve; its limits are the same for every request. */
+static void
+worker_attach_cgroup(struct worker *w)
+{
+        struct pool *p = w->env->pool;
+        char name[64];
+        int r;
+
+        if (p->cgroup_mode == JAIL_CGROUP_NONE)
+                return;
+        (void) snprintf(name, sizeof name, "w%d-%d", (int) getpid(), (int) w->host_pid);
+        r = jail_cgroup_create(p->cgroup_mode, name, p->config.memory_bytes, p->config.nproc, &w->cgroup);
+        if (r >= 0)
+                r = jail_cgroup_attach(w->cgroup, w->host_pid);
+        if (r < 0) {
+                /* Fall back to rlimits rather than refuse to run. */
+                log_debug_errno(r, "cgroup unusable, using rlimits: %m");
+                w->cgroup = jail_cgroup_free(w->cgroup);
+        }
+}
+
 static int
 on_sock(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 {
@@ -141,6 +163,7 @@ on_sock(sd_event_source *src, int fd, uint32_t revents, void *userdata)
                         return 0;
                 }
                 w->env->start_failures = 0;
+                worker_attach_cgroup(w);
                 w->state = WORKER_IDLE;
                 w->env->n_starting--;
                 w->env->n_idle++;

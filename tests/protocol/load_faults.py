@@ -167,7 +167,10 @@ def wait_for(pred, timeout, step=0.05):
 
 def settled(sock, idle):
     """The pool is at rest: IDLE warm workers, none busy, starting or queued."""
-    st = status(sock)
+    try:
+        st = status(sock)
+    except (OSError, RpcError, ConnectionClosed):
+        return False
     e = env0(st)
     return (e["state"] == "ready" and st["busy_workers"] == 0 and st["queue_depth"] == 0
             and e["starting_workers"] == 0 and st["idle_workers"] == idle)

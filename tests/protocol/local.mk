@@ -5,3 +5,7 @@
 TESTS += tests/protocol/protocol.sh
 EXTRA_DIST += tests/protocol/protocol.sh tests/protocol/test_protocol.py \
 	examples/python/vivarium_client.py examples/python/run.py examples/python/README.md
+# load.sh: 20 000 requests, kill -9 of workers, zygote, spawner and daemon
+# mid-load, and hostile workers, through tests/protocol/load_faults.py.
+TESTS += tests/protocol/load.sh
+EXTRA_DIST += tests/protocol/load.sh tests/protocol/load_faults.py
