@@ -429,10 +429,10 @@ spawner_receive(struct spawner *s, struct spawner_event *ret)
         msgpack_unpacked m;
         int r;
 
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+                return -EPIPE;
         if (n < 0)
                 return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-        if (n == 0)
-                return -EPIPE;
         *ret = (struct spawner_event){.control_fd = -EBADF};
         struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
         if (c && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))

@@ -171,10 +171,12 @@ proto_frame_reader_fill(struct proto_frame_reader *r, int fd)
         do
                 n = read(fd, r->buf + r->end, MIN(r->alloc - r->end, (size_t) INT32_MAX));
         while (n < 0 && errno == EINTR);
+        /* A peer that closed with our data unread resets the connection: for a
+         * reader that is the end of the stream as much as a clean close. */
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+                return -EPIPE;
         if (n < 0)
                 return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-        if (n == 0)
-                return -EPIPE;
         r->end += (size_t) n;
         k = reader_scan(r);
         return k < 0 ? k : (int) n;

@@ -23,7 +23,8 @@ struct proto_frame_reader *proto_frame_reader_free(struct proto_frame_reader *r)
  * declares a length of 0 or above max_frame (the stream is then unusable). */
 int proto_frame_reader_feed(struct proto_frame_reader *r, const void *data, size_t size);
 /* Read what is available from fd (which may be non-blocking) and feed it.
- * Returns >0 bytes read, -EAGAIN if nothing was available, -EPIPE on end of file,
+ * Returns >0 bytes read, -EAGAIN if nothing was available, -EPIPE on end of file
+ * (or a reset by the peer),
  * -EMSGSIZE as above, or another -errno. */
 int proto_frame_reader_fill(struct proto_frame_reader *r, int fd);
 /* Returns 1 and the next complete frame body (valid until the next feed/fill/pop),

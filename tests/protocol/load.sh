@@ -11,7 +11,8 @@
 #  * faults in the middle of a load of sleeping runs: kill -9 of a busy worker
 #    (its request ends "killed", the others succeed), of the zygote and of
 #    the spawner (the requests in flight fail with -32603, the pool recovers
-#    and serves again);
+#    and serves again), and of a zygote stopped with a spawn request unread
+#    (its socket then ends in ECONNRESET: still "the zygote died");
 #  * hostile workers: code that writes garbage, impossible lengths, truncated
 #    and deeply nested frames, forged results (with statuses a worker may not
 #    claim, twice, or followed by more running) and file descriptors
@@ -69,8 +70,7 @@ at_rest() { "$PY" "$HELPER" rest "$T/sock" "$IDLE" "$1"; }
 
 # until_equal SECONDS FUNC WANT: FUNC prints WANT within SECONDS (sets $got).
 until_equal() {
-    local i
-    for i in $(seq $(($1 * 10))); do
+    for _ in $(seq $(($1 * 10))); do
         got=$($2)
         [ "$got" = "$3" ] && return 0
         sleep 0.1
@@ -81,9 +81,9 @@ until_equal() {
 # baseline: wait for the pool at rest and the dispatcher's fd count steady for
 # half a second; sets fds0, rss0, desc0.
 baseline() {
-    local n i
+    local n
     at_rest 30 || return 1
-    for i in $(seq 50); do
+    for _ in $(seq 50); do
         n=$(fds)
         sleep 0.5
         [ "$(fds)" = "$n" ] && break
@@ -159,7 +159,7 @@ back_to_baseline "after the load" rss
 
 # ---------------------------------------------------------------- faults
 
-for fault in worker zygote spawner; do
+for fault in worker zygote spawner zygote-unread; do
     at_rest 30 || diag "the pool is not at rest before the $fault fault"
     relay "fault-$fault" "$T/sock" "$pid"
 done

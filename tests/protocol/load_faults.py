@@ -12,6 +12,9 @@ a ``not ok`` line means the helper itself failed.
   fault-worker SOCKET DAEMON_PID     kill -9 a busy worker mid-load
   fault-zygote SOCKET DAEMON_PID     kill -9 the zygote mid-load
   fault-spawner SOCKET DAEMON_PID    kill -9 the spawner mid-load
+  fault-zygote-unread SOCKET DAEMON_PID
+                                     kill -9 a stopped zygote that has a spawn
+                                     request unread
   hostile SOCKET DAEMON_PID IDLE     code that abuses its own socket (fd 3);
                                      IDLE is the warm worker count to settle at
   bg SOCKET                          sleeping runs until the connection closes
@@ -31,6 +34,7 @@ built here.
 import multiprocessing
 import os
 import re
+import signal
 import struct
 import sys
 import threading
@@ -430,18 +434,23 @@ def cmd_fault_worker(sock, daemon):
     deadline = time.monotonic() + 60
     if wait_mid_load(bg):
         while time.monotonic() < deadline and victim is None:
-            for i, inner in bg.running():
+            # The one that started last has the longest still to run.
+            for i, inner in sorted(bg.running(), key=lambda x: -bg.recs[x[0]]["started"]):
                 hp = worker_host_pid(daemon, inner)
-                if hp:
-                    target, victim = i, hp
-                    break
+                if not hp:
+                    continue
+                t_kill = time.monotonic()
+                try:
+                    os.kill(hp, 9)
+                except ProcessLookupError:
+                    continue  # it just finished: another one
+                target, victim = i, hp
+                break
             else:
                 time.sleep(0.01)
     if not ok(victim is not None, f"{what}: found a busy worker (a child of the zygote) mid-load"):
         bg.join()
         return
-    t_kill = time.monotonic()
-    os.kill(victim, 9)
     diag(f"killed worker {victim} (pid {bg.recs[target]['pid']} in its jail), running request {target}")
     bg.check_complete(what, 200)
     m = bg.recs[target]["resp"]
@@ -523,6 +532,40 @@ def cmd_fault_zygote(sock, daemon, victim_kind):
            f"{what}: a new spawner runs ({spawners0} -> {spawners1})")
     ok(len(zygotes1) == 1 and zygotes1 != zygotes0,
        f"{what}: a new zygote runs ({zygotes0} -> {zygotes1})")
+
+
+def cmd_fault_zygote_unread(sock, daemon):
+    """kill -9 of a zygote that had not read a spawn request yet: the socket
+    then ends with ECONNRESET rather than end of file, and that is still the
+    zygote's death, not a protocol violation."""
+    what = "kill -9 of the zygote with a spawn request unread"
+    restarts0 = env0(status(sock))["restarts"]
+    _, zygotes, _ = pool_procs(daemon)
+    if not ok(len(zygotes) == 1, f"{what}: the daemon has one zygote ({zygotes})"):
+        return
+    os.kill(zygotes[0], signal.SIGSTOP)
+    try:
+        c = Client(sock, timeout=30)
+        c.send(1, "run", {"code": "import time\ntime.sleep(3)", "timeout_ms": 10000})
+        # The request is leased and a replacement worker asked of the zygote.
+        asked = wait_for(lambda: (lambda e: e["busy_workers"] == 1 and e["starting_workers"] >= 1)(
+            env0(status(sock))), 10)
+    finally:
+        os.kill(zygotes[0], signal.SIGKILL)
+    ok(bool(asked), f"{what}: a request runs and a spawn request waits in the stopped zygote's socket")
+    m = c.recv()
+    c.close()
+    err = m.get("error") or {}
+    msg = err.get("message") or ""
+    ok(err.get("code") == INTERNAL_ERROR and "zygote" in msg,
+       f"{what}: the request in flight fails with -32603 naming the zygote ({msg!r})", short(m))
+    ok("died" in msg and "protocol" not in msg,
+       f"{what}: the message says the zygote died, not that it broke the protocol ({msg!r})")
+    back = wait_for(lambda: (lambda e: e["state"] == "ready" and e["restarts"] > restarts0)(
+        env0(status(sock))), 60)
+    ok(back, f"{what}: the environment is 'ready' again with restarts incremented")
+    bad = run_ok(sock)
+    ok(not bad, f"{what}: later requests succeed", *map(short, bad[:3]))
 
 
 # ---------------------------------------------------------------- hostile workers
@@ -706,6 +749,8 @@ def main(argv):
             cmd_load(args[0], int(args[1]), int(args[2]), int(args[3]))
         elif cmd == "fault-worker":
             cmd_fault_worker(args[0], int(args[1]))
+        elif cmd == "fault-zygote-unread":
+            cmd_fault_zygote_unread(args[0], int(args[1]))
         elif cmd in ("fault-zygote", "fault-spawner"):
             cmd_fault_zygote(args[0], int(args[1]), cmd[6:])
         elif cmd == "hostile":
