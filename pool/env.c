@@ -8,6 +8,8 @@
  * its message, and is retried with backoff too.
  */
 #include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,9 +306,23 @@ env_schedule_dispatch(struct pool_env *e)
 
 #define START_FAILURES_MAX 3
 
+/* The zygote's end of its control socket is closed: it died, and the end of
+ * file waiting to be read there says so. */
+static bool
+zygote_hung_up(const struct pool_env *e)
+{
+        struct pollfd p = {.fd = e->control, .events = POLLIN};
+
+        return e->control < 0 || (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)));
+}
+
 void
 env_worker_start_failed(struct pool_env *e, int error)
 {
+        /* Workers that die with their zygote are not a broken environment: the
+         * control socket's end of file reports the zygote's death. */
+        if (error != -ENOTRECOVERABLE && zygote_hung_up(e))
+                return;
         /* One worker dying early can be the code of a previous request (it never
          * ran) or the machine; every new one failing is a broken environment,
          * and requests must fail with the reason instead of waiting forever. */
