@@ -119,14 +119,9 @@ connection_send_error(struct connection *c, uint64_t id, int code, const char *m
 
         msgpack_sbuffer_init(&sb);
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, 2);
-        proto_pack_key_uint(&pk, "id", id);
-        proto_pack_str(&pk, "error");
-        msgpack_pack_map(&pk, 2);
-        proto_pack_str(&pk, "code");
-        msgpack_pack_int(&pk, code);
-        proto_pack_key_str(&pk, "message", message);
-        r = connection_send(c, &sb);
+        r = proto_pack_error(&pk, id, code, message);
+        if (r >= 0)
+                r = connection_send(c, &sb);
         msgpack_sbuffer_destroy(&sb);
         return r;
 }

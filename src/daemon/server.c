@@ -113,20 +113,12 @@ refuse(int fd, const char *message)
 {
         msgpack_sbuffer sb;
         msgpack_packer pk;
-        uint8_t header[PROTO_FRAME_HEADER_SIZE];
 
         msgpack_sbuffer_init(&sb);
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, 2);
-        proto_pack_key_uint(&pk, "id", 0);
-        proto_pack_str(&pk, "error");
-        msgpack_pack_map(&pk, 2);
-        proto_pack_str(&pk, "code");
-        msgpack_pack_int(&pk, RPC_OVERLOADED);
-        proto_pack_key_str(&pk, "message", message);
-        proto_frame_header((uint32_t) sb.size, header);
-        (void) !write(fd, header, sizeof header);
-        (void) !write(fd, sb.data, sb.size);
+        /* Best effort: a few bytes into a fresh socket's empty buffer. */
+        if (proto_pack_error(&pk, 0, RPC_OVERLOADED, message) >= 0)
+                (void) proto_frame_write(fd, sb.data, sb.size);
         msgpack_sbuffer_destroy(&sb);
         safe_close(fd);
 }

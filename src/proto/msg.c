@@ -261,3 +261,23 @@ proto_pack_key_bin(msgpack_packer *pk, const char *key, const void *p, size_t n)
 
         return r < 0 ? r : proto_pack_bin(pk, p, n);
 }
+
+int
+proto_pack_error(msgpack_packer *pk, uint64_t id, int code, const char *message)
+{
+        int r = msgpack_pack_map(pk, 2);
+
+        if (r >= 0)
+                r = proto_pack_key_uint(pk, "id", id);
+        if (r >= 0)
+                r = proto_pack_str(pk, "error");
+        if (r >= 0)
+                r = msgpack_pack_map(pk, 2);
+        if (r >= 0)
+                r = proto_pack_str(pk, "code");
+        if (r >= 0)
+                r = msgpack_pack_int(pk, code);
+        if (r >= 0)
+                r = proto_pack_key_str(pk, "message", message);
+        return r < 0 ? -ENOMEM : 0;
+}

@@ -39,3 +39,5 @@ int proto_pack_key_uint(msgpack_packer *pk, const char *key, uint64_t value);
 int proto_pack_key_bool(msgpack_packer *pk, const char *key, bool value);
 int proto_pack_key_double(msgpack_packer *pk, const char *key, double value);
 int proto_pack_key_bin(msgpack_packer *pk, const char *key, const void *p, size_t n);
+/* The error response of PROTOCOL.md: {id, error: {code, message}}. */
+int proto_pack_error(msgpack_packer *pk, uint64_t id, int code, const char *message);
