@@ -16,3 +16,8 @@ dist_man_MANS += man/vivarium.conf.5
 EXTRA_DIST += examples/vivarium.conf
 
 dist_man_MANS += man/vivarium-serve.8 man/vivarium-protocol.7
+
+# vivarium-mcp(1) and the MCP host configurations of examples/mcp.
+dist_man_MANS += man/vivarium-mcp.1
+EXTRA_DIST += examples/mcp/README.md examples/mcp/mcp-servers.json \
+	examples/mcp/vscode-mcp.json examples/mcp/raw_session.py

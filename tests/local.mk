@@ -12,6 +12,7 @@ include tests/unit/seccomp.mk
 include tests/unit/basic.mk
 include tests/unit/jail.mk
 include tests/unit/config.mk
+include tests/unit/mcp.mk
 endif
 
 TESTS += tests/unit/test_runner.py
@@ -19,4 +20,5 @@ EXTRA_DIST += tests/unit/test_runner.py
 
 include tests/integration/local.mk
 include tests/protocol/local.mk
+include tests/mcp/local.mk
 include tests/fuzz/local.mk

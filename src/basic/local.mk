@@ -10,3 +10,4 @@ libbasic_a_SOURCES = \
 	src/basic/time-util.c src/basic/time-util.h
 libbasic_a_CFLAGS = $(AM_CFLAGS)
 libbasic_a_SOURCES += src/basic/capbuf.c src/basic/capbuf.h
+libbasic_a_SOURCES += src/basic/text-util.c src/basic/text-util.h

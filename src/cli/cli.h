@@ -59,11 +59,21 @@ struct status_args {
 int cli_run_parse(int argc, char **argv, struct run_args *ret, char **ret_error);
 void run_args_done(struct run_args *a);
 int cli_run(int argc, char **argv);
-int cli_serve_parse(int argc, char **argv, struct serve_args *ret, char **ret_error);
+/* The options `serve` and `mcp` share (struct serve_args); messages name command. */
+int cli_service_parse(int argc, char **argv, const char *command, struct serve_args *ret, char **ret_error);
+/* The configuration file with the command line over it, validated (errors are logged). */
+struct vivarium_config;
+int cli_service_configure(const struct serve_args *a, struct vivarium_config *c);
 int cli_serve(int argc, char **argv);
+int cli_mcp(int argc, char **argv);
 int cli_status_parse(int argc, char **argv, struct status_args *ret, char **ret_error);
 int cli_status(int argc, char **argv);
 int cli_status_exit_code(enum run_status s);
+
+/* --socket, else $VIVARIUM_SOCKET, else NULL (embedded). */
+const char *cli_socket_from_env(const char *option);
+/* For `status`: --socket, else $VIVARIUM_SOCKET, else the default path. */
+int cli_socket_path(const char *option, char **ret);
 
 /* Minimal JSON writing for --json (the CLI does not link a JSON library). */
 void json_write_string(FILE *f, const char *s, size_t n);

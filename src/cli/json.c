@@ -10,36 +10,7 @@
 
 #include "cli.h"
 #include "macro.h"
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if invalid. */
-static size_t
-utf8_sequence(const unsigned char *s, size_t n)
-{
-        unsigned cp;
-        size_t len;
-
-        if (s[0] < 0x80)
-                return 1;
-        if (s[0] >= 0xc2 && s[0] <= 0xdf)
-                len = 2, cp = s[0] & 0x1f;
-        else if (s[0] >= 0xe0 && s[0] <= 0xef)
-                len = 3, cp = s[0] & 0x0f;
-        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-                len = 4, cp = s[0] & 0x07;
-        else
-                return 0;
-        if (len > n)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-                return 0;
-        return len;
-}
+#include "text-util.h"
 
 void
 json_write_string(FILE *f, const char *str, size_t n)
@@ -48,7 +19,7 @@ json_write_string(FILE *f, const char *str, size_t n)
 
         fputc('"', f);
         for (size_t i = 0; i < n;) {
-                size_t len = utf8_sequence(s + i, n - i);
+                size_t len = utf8_sequence_length(str + i, n - i);
                 if (len == 0) {
                         fputs("\\ufffd", f);
                         i++;
@@ -75,18 +46,12 @@ json_write_string(FILE *f, const char *str, size_t n)
 void
 json_write_base64(FILE *f, const void *data, size_t n)
 {
-        static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        const unsigned char *p = data;
+        _cleanup_free_ char *b64 = NULL;
+        size_t len;
 
         fputc('"', f);
-        for (size_t i = 0; i < n; i += 3) {
-                unsigned v = (unsigned) p[i] << 16 | (i + 1 < n ? (unsigned) p[i + 1] << 8 : 0) |
-                             (i + 2 < n ? p[i + 2] : 0);
-                fputc(tbl[v >> 18 & 63], f);
-                fputc(tbl[v >> 12 & 63], f);
-                fputc(i + 1 < n ? tbl[v >> 6 & 63] : '=', f);
-                fputc(i + 2 < n ? tbl[v & 63] : '=', f);
-        }
+        if (base64_encode(data, n, &b64, &len) >= 0)
+                fwrite(b64, 1, len, f);
         fputc('"', f);
 }
 

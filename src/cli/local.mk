@@ -8,12 +8,12 @@ libcli_a_SOURCES = \
 	src/cli/json.c \
 	src/cli/serve.c \
 	src/cli/status.c \
-	src/cli/client.c \
-	src/cli/client.h
+	src/cli/socket-path.c
 libcli_a_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS) $(SYSTEMD_CFLAGS)
 
 bin_PROGRAMS += vivarium
-vivarium_SOURCES = src/cli/main.c src/cli/run.c
+vivarium_SOURCES = src/cli/main.c src/cli/run.c src/cli/mcp.c
+vivarium_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/mcp
 vivarium_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS) $(SYSTEMD_CFLAGS)
-vivarium_LDADD = libcli.a libdaemon.a libpool.a libjail.a libproto.a libbasic.a \
-	$(SECCOMP_LIBS) $(LIBCAP_LIBS) $(MSGPACK_LIBS) $(SYSTEMD_LIBS) $(INIH_LIBS)
+vivarium_LDADD = libcli.a libmcp.a libdaemon.a libpool.a libjail.a libproto.a libbasic.a \
+	$(SECCOMP_LIBS) $(LIBCAP_LIBS) $(MSGPACK_LIBS) $(SYSTEMD_LIBS) $(INIH_LIBS) $(JANSSON_LIBS)

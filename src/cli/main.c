@@ -17,8 +17,7 @@ static const char main_help[] = "Usage: vivarium COMMAND [OPTIONS]\n"
                                 "Commands:\n"
                                 "  run        run code once and print its output and value\n"
                                 "  serve      run the daemon (a unix-socket RPC service)\n"
-                                "  status     show a running daemon's figures\n"
-                                "  serve      run the daemon (a unix-socket RPC service)\n"
+                                "  mcp        serve the Model Context Protocol on stdin and stdout\n"
                                 "  status     show a running daemon's figures\n"
                                 "\n"
                                 "Options:\n"
@@ -33,6 +32,7 @@ static const struct {
 } commands[] = {
         {"run", cli_run},
         {"serve", cli_serve},
+        {"mcp", cli_mcp},
         {"status", cli_status},
 };
 

@@ -225,7 +225,7 @@ static int
 execute(const struct run_args *a)
 {
         _cleanup_free_ char *code = NULL, *input = NULL, *error = NULL;
-        const char *socket_path = rpc_socket_from_env(a->socket);
+        const char *socket_path = cli_socket_from_env(a->socket);
         struct run_call rc = {.args = a};
         struct server *server = NULL;
         sd_event *event = NULL;

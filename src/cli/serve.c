@@ -47,7 +47,7 @@ _printf_(2, 3) static int fail(char **ret_error, const char *fmt, ...)
 }
 
 int
-cli_serve_parse(int argc, char **argv, struct serve_args *a, char **ret_error)
+cli_service_parse(int argc, char **argv, const char *command, struct serve_args *a, char **ret_error)
 {
         static const struct option opts[] = {
                 {"socket", required_argument, NULL, 's'},  {"config", required_argument, NULL, 'c'},
@@ -88,7 +88,7 @@ cli_serve_parse(int argc, char **argv, struct serve_args *a, char **ret_error)
                         break;
                 default:
                         return fail(ret_error,
-                                    "unknown option or missing argument; see 'vivarium serve --help'");
+                                    "unknown option or missing argument; see 'vivarium %s --help'", command);
                 }
         }
         if (optind < argc)
@@ -104,8 +104,8 @@ on_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdat
         return 0;
 }
 
-static int
-configure(const struct serve_args *a, struct vivarium_config *c, char **ret_socket)
+int
+cli_service_configure(const struct serve_args *a, struct vivarium_config *c)
 {
         _cleanup_free_ char *error = NULL;
         int r = config_init(c);
@@ -123,6 +123,16 @@ configure(const struct serve_args *a, struct vivarium_config *c, char **ret_sock
         }
         if (r >= 0 && (r = config_validate(c, &error)) < 0)
                 return log_error("%s", error ? error : "invalid configuration"), r;
+        return r;
+}
+
+static int
+configure(const struct serve_args *a, struct vivarium_config *c, char **ret_socket)
+{
+        int r = cli_service_configure(a, c);
+
+        if (r < 0)
+                return r;
         if (a->socket) {
                 free(c->socket_path);
                 c->socket_path = strdup(a->socket);
@@ -180,7 +190,7 @@ cli_serve(int argc, char **argv)
 
         if (log_get_level() < LOG_LEVEL_INFO && !getenv("VIVARIUM_LOG_LEVEL"))
                 log_set_level(LOG_LEVEL_INFO);
-        r = cli_serve_parse(argc, argv, &a, &error);
+        r = cli_service_parse(argc, argv, "serve", &a, &error);
         if (r < 0 || a.help) {
                 if (r < 0)
                         log_error("%s", error);

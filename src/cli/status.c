@@ -161,7 +161,7 @@ cli_status(int argc, char **argv)
                         fputs(status_help, stdout);
                 return r < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
         }
-        r = rpc_socket_path(a.socket, &path);
+        r = cli_socket_path(a.socket, &path);
         if (r < 0) {
                 log_error("no socket: pass --socket or set VIVARIUM_SOCKET or XDG_RUNTIME_DIR");
                 return CLI_EXIT_USAGE;

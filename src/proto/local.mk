@@ -5,5 +5,6 @@ libproto_a_SOURCES = \
 	src/proto/frame.c src/proto/frame.h \
 	src/proto/validate.c src/proto/validate.h \
 	src/proto/msg.c src/proto/msg.h \
-	src/proto/run.c src/proto/run.h
-libproto_a_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)
+	src/proto/run.c src/proto/run.h \
+	src/proto/client.c src/proto/client.h
+libproto_a_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS) $(SYSTEMD_CFLAGS)

@@ -5,7 +5,7 @@
 # without an extension would run through Criterion's LOG_COMPILER; .sh tests
 # use the TAP driver and run as they are. With --enable-fuzzing (clang) the
 # real libFuzzer binaries are built too, and `make fuzz` runs them.
-fuzz_targets = fuzz-frame fuzz-validate
+fuzz_targets = fuzz-frame fuzz-validate fuzz-jsonrpc
 fuzz_corpus = $(top_srcdir)/tests/fuzz/corpus
 # The proto sources go into the libFuzzer binaries directly rather than
 # through libproto.a, so that they carry the coverage instrumentation.
@@ -24,15 +24,24 @@ tests_fuzz_fuzz_validate_replay_CPPFLAGS = $(fuzz_replay_cppflags) -DFUZZ_TARGET
 tests_fuzz_fuzz_validate_replay_CFLAGS = $(fuzz_replay_cflags)
 tests_fuzz_fuzz_validate_replay_LDADD = $(fuzz_replay_ldadd)
 
-TESTS += tests/fuzz/replay-fuzz-frame.sh tests/fuzz/replay-fuzz-validate.sh
+# fuzz-jsonrpc: the MCP face's decoder and dispatch (src/mcp) behind the line reader.
+check_PROGRAMS += tests/fuzz/fuzz-jsonrpc-replay
+tests_fuzz_fuzz_jsonrpc_replay_SOURCES = tests/fuzz/fuzz-jsonrpc.c tests/fuzz/replay.c
+tests_fuzz_fuzz_jsonrpc_replay_CPPFLAGS = $(fuzz_replay_cppflags) -I$(top_srcdir)/src/mcp \
+	-DFUZZ_TARGET=\"fuzz-jsonrpc\"
+tests_fuzz_fuzz_jsonrpc_replay_CFLAGS = $(fuzz_replay_cflags) $(JANSSON_CFLAGS) $(SYSTEMD_CFLAGS)
+tests_fuzz_fuzz_jsonrpc_replay_LDADD = libmcp.a $(fuzz_replay_ldadd) $(JANSSON_LIBS) $(SYSTEMD_LIBS)
+
+TESTS += tests/fuzz/replay-fuzz-frame.sh tests/fuzz/replay-fuzz-validate.sh tests/fuzz/replay-fuzz-jsonrpc.sh
 EXTRA_DIST += \
 	tests/fuzz/README tests/fuzz/make-corpus.py \
 	tests/fuzz/replay-fuzz-frame.sh tests/fuzz/replay-fuzz-validate.sh \
+	tests/fuzz/replay-fuzz-jsonrpc.sh tests/fuzz/fuzz-jsonrpc.c \
 	tests/fuzz/corpus
 
 FUZZ_SECONDS = 60
 if ENABLE_FUZZING
-noinst_PROGRAMS += tests/fuzz/fuzz-frame tests/fuzz/fuzz-validate
+noinst_PROGRAMS += tests/fuzz/fuzz-frame tests/fuzz/fuzz-validate tests/fuzz/fuzz-jsonrpc
 fuzz_cflags = $(AM_CFLAGS) $(MSGPACK_CFLAGS) -fsanitize=fuzzer -fno-sanitize-recover=all
 fuzz_ldflags = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_frame_SOURCES = tests/fuzz/fuzz-frame.c $(fuzz_proto_sources)
@@ -43,10 +52,17 @@ tests_fuzz_fuzz_validate_SOURCES = tests/fuzz/fuzz-validate.c $(fuzz_proto_sourc
 tests_fuzz_fuzz_validate_CFLAGS = $(fuzz_cflags)
 tests_fuzz_fuzz_validate_LDFLAGS = $(fuzz_ldflags)
 tests_fuzz_fuzz_validate_LDADD = $(MSGPACK_LIBS)
+fuzz_mcp_sources = src/mcp/jsonrpc.c src/mcp/era.c src/mcp/server.c src/mcp/tools.c \
+	src/mcp/execute.c src/mcp/result.c src/mcp/health.c src/proto/client.c src/proto/run.c
+tests_fuzz_fuzz_jsonrpc_SOURCES = tests/fuzz/fuzz-jsonrpc.c $(fuzz_mcp_sources) $(fuzz_proto_sources)
+tests_fuzz_fuzz_jsonrpc_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/mcp
+tests_fuzz_fuzz_jsonrpc_CFLAGS = $(fuzz_cflags) $(JANSSON_CFLAGS) $(SYSTEMD_CFLAGS)
+tests_fuzz_fuzz_jsonrpc_LDFLAGS = $(fuzz_ldflags)
+tests_fuzz_fuzz_jsonrpc_LDADD = libbasic.a $(MSGPACK_LIBS) $(JANSSON_LIBS) $(SYSTEMD_LIBS)
 
 # New inputs land in the checked-in corpus (merge them before committing, see
 # README); crashes land next to the binaries as <target>-crash-<sha1>.
-fuzz: tests/fuzz/fuzz-frame$(EXEEXT) tests/fuzz/fuzz-validate$(EXEEXT)
+fuzz: tests/fuzz/fuzz-frame$(EXEEXT) tests/fuzz/fuzz-validate$(EXEEXT) tests/fuzz/fuzz-jsonrpc$(EXEEXT)
 	@set -e; for t in $(fuzz_targets); do \
 	  echo "  FUZZ     $$t for $(FUZZ_SECONDS)s"; \
 	  tests/fuzz/$$t$(EXEEXT) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \

@@ -164,6 +164,79 @@ STREAMS = {
 }
 
 
+# fuzz-jsonrpc inputs: a byte choosing the line bound (index into max_lines[]
+# of fuzz-jsonrpc.c: 3 is 1 MiB), a byte seeding the chunk sizes, then lines.
+ENVELOPE = (
+    '"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",'
+    '"io.modelcontextprotocol/clientCapabilities":{},"progressToken":7}'
+)
+
+
+def jsonrpc_input(lines, max_line=3, seed=0x33):
+    return bytes([max_line, seed]) + "".join(line + "\n" for line in lines).encode()
+
+
+def init(version):
+    return (
+        '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"%s",'
+        '"capabilities":{},"clientInfo":{"name":"seed","version":"1"}}}' % version
+    )
+
+
+INITIALIZED = '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+CALL = (
+    '{"jsonrpc":"2.0","id":%s,"method":"tools/call","params":{"name":"execute_python",'
+    '"arguments":{"code":"1+1","timeout_s":2.5,"stdin":"x"}%s}}'
+)
+JSONRPC = {
+    "handshake": jsonrpc_input(
+        [
+            init("2025-06-18"),
+            INITIALIZED,
+            '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
+            CALL % (2, ',"_meta":{"progressToken":"p"}'),
+            '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}}',
+            '{"jsonrpc":"2.0","id":3,"method":"ping"}',
+            '{"jsonrpc":"2.0","id":4,"method":"logging/setLevel","params":{"level":"debug"}}',
+            '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"health_check"}}',
+        ]
+    ),
+    "stateless": jsonrpc_input(
+        [
+            '{"jsonrpc":"2.0","id":"d","method":"server/discover","params":{%s}}' % ENVELOPE,
+            '{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{%s}}' % ENVELOPE,
+            CALL % ('"c"', "," + ENVELOPE),
+            '{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{"_meta":'
+            '{"io.modelcontextprotocol/protocolVersion":"1999-01-01"}}}',
+        ]
+    ),
+    "batch": jsonrpc_input(
+        [
+            init("2025-03-26"),
+            '[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"x"},'
+            + CALL % (2, "")
+            + ",42,[]]",
+            "[]",
+        ],
+        seed=7,
+    ),
+    "invalid": jsonrpc_input(
+        [
+            "garbage",
+            "42",
+            '{"jsonrpc":"1.0","id":1,"method":"ping"}',
+            '{"jsonrpc":"2.0","id":1.5,"method":"ping"}',
+            '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"execute_python",'
+            '"arguments":{"code":1,"session":"s","timeout_s":-1}}}',
+            '{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}',
+            '{"jsonrpc":"2.0","id":1,"method":"ping"',
+        ]
+    ),
+    "long-line": jsonrpc_input(['{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"' + "x" * 300 + '"}}',
+                                '{"jsonrpc":"2.0","id":2,"method":"ping"}'], max_line=1),
+}
+
+
 def write(directory, name, data):
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, name), "wb") as f:
@@ -178,6 +251,8 @@ def main():
         write(os.path.join(corpus, "fuzz-frame"), name, frame_input(frame(body)))
     for name, stream in STREAMS.items():
         write(os.path.join(corpus, "fuzz-frame"), name, stream)
+    for name, data in JSONRPC.items():
+        write(os.path.join(corpus, "fuzz-jsonrpc"), name, data)
 
 
 if __name__ == "__main__":
