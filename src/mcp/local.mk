@@ -7,7 +7,8 @@ libmcp_a_SOURCES = \
 	src/mcp/mcp-internal.h \
 	src/mcp/jsonrpc.c src/mcp/jsonrpc.h \
 	src/mcp/era.c \
-	src/mcp/server.c \
+	src/mcp/server.c src/mcp/server-internal.h \
+	src/mcp/methods.c \
 	src/mcp/tools.c \
 	src/mcp/execute.c \
 	src/mcp/result.c \

@@ -52,7 +52,7 @@ tests_fuzz_fuzz_validate_SOURCES = tests/fuzz/fuzz-validate.c $(fuzz_proto_sourc
 tests_fuzz_fuzz_validate_CFLAGS = $(fuzz_cflags)
 tests_fuzz_fuzz_validate_LDFLAGS = $(fuzz_ldflags)
 tests_fuzz_fuzz_validate_LDADD = $(MSGPACK_LIBS)
-fuzz_mcp_sources = src/mcp/jsonrpc.c src/mcp/era.c src/mcp/server.c src/mcp/tools.c \
+fuzz_mcp_sources = src/mcp/jsonrpc.c src/mcp/era.c src/mcp/server.c src/mcp/methods.c src/mcp/tools.c \
 	src/mcp/execute.c src/mcp/result.c src/mcp/health.c src/proto/client.c src/proto/run.c
 tests_fuzz_fuzz_jsonrpc_SOURCES = tests/fuzz/fuzz-jsonrpc.c $(fuzz_mcp_sources) $(fuzz_proto_sources)
 tests_fuzz_fuzz_jsonrpc_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/mcp
