@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The MCP face (vivarium-mcp(1)) through the test install.
-# raw.sh: JSON lines without Node (tests/mcp/test_mcp_raw.py), as TAP.
+# raw.sh: JSON lines without Node (tests/mcp/test_mcp_protocol.py and
+# tests/mcp/test_mcp_execute.py, sharing tests/mcp/mcp_wire.py), as TAP.
 TESTS += tests/mcp/raw.sh
-EXTRA_DIST += tests/mcp/raw.sh tests/mcp/test_mcp_raw.py
+EXTRA_DIST += tests/mcp/raw.sh tests/mcp/mcp_wire.py tests/mcp/test_mcp_protocol.py \
+	tests/mcp/test_mcp_execute.py
 # clients.sh: the official clients from npm (pinned in tests/mcp/clients/
 # package-lock.json, installed by `npm ci` into the build tree on first use):
 # @modelcontextprotocol/sdk 1.x and @modelcontextprotocol/client 2.x pinned to

@@ -1,13 +1,16 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # `vivarium mcp` (vivarium-mcp(1), docs/MCP-NOTES.md) on raw JSON lines,
-# without Node: runs tests/mcp/test_mcp_raw.py with Debian's interpreter
-# against the test install's binary and passes its TAP lines through. Every
-# test there starts its own `vivarium mcp --workers 4` with pipes: stdout
-# hygiene, the handshake of each revision, the stateless era (2026-07-28),
-# malformed input, batches, execute_python's results, progress,
-# cancellation, concurrency, EOF and signals, --config. Then a subset again
-# with `vivarium mcp --socket` forwarding to a `vivarium serve` started here
+# without Node: runs the test modules tests/mcp/test_mcp_protocol.py and
+# tests/mcp/test_mcp_execute.py (both import tests/mcp/mcp_wire.py) with
+# Debian's interpreter against the test install's binary, one after the
+# other, and passes their TAP lines through, renumbered into one stream.
+# Every test there starts its own `vivarium mcp --workers 4` with pipes:
+# stdout hygiene, the handshake of each revision, the stateless era
+# (2026-07-28), malformed input, batches (test_mcp_protocol.py);
+# execute_python's results, progress, cancellation, concurrency, EOF and
+# signals, --config (test_mcp_execute.py). Then a subset again with
+# `vivarium mcp --socket` forwarding to a `vivarium serve` started here
 # (which must stay up, and idle, when the MCP servers are gone); and, when
 # root, a core subset as the unprivileged test user (lib.sh). A TAP test
 # (see lib.sh).
@@ -29,16 +32,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The tests the unprivileged user runs too.
-CORE="Hygiene.test_code_output_stays_inside_results Handshake.test_versions
+# The test modules, run in this order; mcp_wire.py is what they share.
+MODULES="test_mcp_protocol test_mcp_execute"
+# The tests the unprivileged user runs too, by module (a module takes only
+# the names of its own classes).
+declare -A CORE=(
+    [test_mcp_protocol]="Hygiene.test_code_output_stays_inside_results Handshake.test_versions
 Handshake.test_ping_while_running Stateless.test_discover Stateless.test_tools_list_and_call
-Malformed.test_parse_errors Execute.test_value Execute.test_exception Execute.test_timeout
+Malformed.test_parse_errors"
+    [test_mcp_execute]="Execute.test_value Execute.test_exception Execute.test_timeout
 Execute.test_cancel Execute.test_concurrency Lifecycle.test_eof Lifecycle.test_sigterm"
-# The tests run again through `vivarium mcp --socket`.
-FORWARD="Handshake.test_versions Handshake.test_ping_while_running Stateless.test_tools_list_and_call
-Execute.test_value Execute.test_timeout Execute.test_progress Execute.test_cancel
+)
+# The tests run again through `vivarium mcp --socket`, by module.
+declare -A FORWARD=(
+    [test_mcp_protocol]="Handshake.test_versions Handshake.test_ping_while_running
+Stateless.test_tools_list_and_call"
+    [test_mcp_execute]="Execute.test_value Execute.test_timeout Execute.test_progress Execute.test_cancel
 Execute.test_concurrency Execute.test_code_over_max_frame Lifecycle.test_eof
 Lifecycle.test_eof_while_running Lifecycle.test_sigterm"
+)
 
 # busy SOCKET: the daemon's busy_workers.
 busy() {
@@ -46,11 +58,12 @@ busy() {
         "$PY" -c 'import json, sys; print(json.load(sys.stdin)["busy_workers"])' 2>/dev/null
 }
 
-# pass PREFIX COMMAND...: run a TAP-speaking Python command, renumbering its
-# lines into ours (names prefixed); not ok if it printed nothing or died.
+# pass PREFIX WHAT COMMAND...: run a TAP-speaking Python command (WHAT, a
+# test module, names it in our complaints), renumbering its lines into ours
+# (names prefixed); not ok if it printed nothing or died.
 pass() {
-    local prefix=$1 failed_before=$tap_failed lines=0 rc line name
-    shift
+    local prefix=$1 what=$2 failed_before=$tap_failed lines=0 rc line name
+    shift 2
     while IFS= read -r line; do
         case $line in
         "ok "*" # SKIP"*)
@@ -74,10 +87,10 @@ pass() {
     echo $? >"$T/py.rc")
     rc=$(cat "$T/py.rc" 2>/dev/null)
     if [ "$rc" != 0 ] && [ "$tap_failed" = "$failed_before" ]; then
-        not_ok "${prefix}test_mcp_raw.py exited with status ${rc:-unknown}"
+        not_ok "${prefix}$what exited with status ${rc:-unknown}"
         diag "$(tail -n 40 "$T/py.err")"
     elif [ "$lines" = 0 ]; then
-        not_ok "${prefix}test_mcp_raw.py ran no test"
+        not_ok "${prefix}$what ran no test"
         diag "$(tail -n 40 "$T/py.err")"
     fi
 }
@@ -89,7 +102,12 @@ if ! "$VIVARIUM" mcp --help >/dev/null 2>&1; then
 fi
 ok "vivarium mcp --help exits 0"
 
-pass "" env VIVARIUM="$VIVARIUM" VIVARIUM_TAP=1 "$PY" "$top_srcdir/tests/mcp/test_mcp_raw.py"
+# PYTHONDONTWRITEBYTECODE: importing mcp_wire.py would leave a __pycache__
+# in the source tree.
+for m in $MODULES; do
+    pass "" "$m.py" env VIVARIUM="$VIVARIUM" VIVARIUM_TAP=1 PYTHONDONTWRITEBYTECODE=1 \
+        "$PY" "$top_srcdir/tests/mcp/$m.py"
+done
 
 # ---------------------------------------------------------------- --socket
 
@@ -106,9 +124,13 @@ for _ in $(seq 100); do
 done
 if [ "$up" = 1 ]; then
     ok "--socket: the daemon for the forwarding tests starts"
-    # shellcheck disable=SC2086
-    pass "--socket: " env VIVARIUM="$VIVARIUM" VIVARIUM_TAP=1 VIVARIUM_TEST_SOCKET="$T/sock" \
-        "$PY" "$top_srcdir/tests/mcp/test_mcp_raw.py" $FORWARD
+    for m in $MODULES; do
+        # (no names would mean every test of the module)
+        [ -n "${FORWARD[$m]}" ] || continue
+        # shellcheck disable=SC2086
+        pass "--socket: " "$m.py" env VIVARIUM="$VIVARIUM" VIVARIUM_TAP=1 PYTHONDONTWRITEBYTECODE=1 \
+            VIVARIUM_TEST_SOCKET="$T/sock" "$PY" "$top_srcdir/tests/mcp/$m.py" ${FORWARD[$m]}
+    done
     check "--socket: the daemon is still running after the MCP servers are gone" kill -0 "$daemon_pid"
     n=''
     for _ in $(seq 50); do
@@ -130,11 +152,16 @@ fi
 if have_test_user; then
     # A copy the test user can surely read, wherever the source tree is.
     chmod 755 "$T"
-    cp "$top_srcdir/tests/mcp/test_mcp_raw.py" "$T/"
-    chmod 644 "$T/test_mcp_raw.py"
-    # shellcheck disable=SC2086
-    pass "as $VIV_TEST_USER: " as_test_user VIVARIUM="$VIVARIUM" VIVARIUM_TAP=1 HOME=/ \
-        "$PY" "$T/test_mcp_raw.py" $CORE
+    for m in mcp_wire $MODULES; do
+        cp "$top_srcdir/tests/mcp/$m.py" "$T/"
+        chmod 644 "$T/$m.py"
+    done
+    for m in $MODULES; do
+        [ -n "${CORE[$m]}" ] || continue
+        # shellcheck disable=SC2086
+        pass "as $VIV_TEST_USER: " "$m.py" as_test_user VIVARIUM="$VIVARIUM" VIVARIUM_TAP=1 \
+            PYTHONDONTWRITEBYTECODE=1 HOME=/ "$PY" "$T/$m.py" ${CORE[$m]}
+    done
 else
     skip "the core tests as the unprivileged user: not root"
 fi
