@@ -53,6 +53,8 @@ except ImportError:  # reported in main(): without it there is no daemon half
     msgpack = None
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, BENCH_DIR)
+import mcp_subject  # noqa: E402  (beside this file)
 SRC_DIR = os.path.dirname(BENCH_DIR)
 PYTHON = "/usr/bin/python3"
 TAIL_CHARS = 400  # of a failing command's stderr, in messages
@@ -1084,13 +1086,6 @@ def probe_session(daemon):
     return None
 
 
-def mcp_probe(exe):
-    p = subprocess.run([exe, "--help"], capture_output=True)
-    if " mcp " not in p.stdout.decode(errors="replace"):
-        return "no `vivarium mcp` in this build"
-    return "`vivarium mcp` exists; this version of bench does not measure it yet"
-
-
 # --------------------------------------------------------------------------
 # Machine information
 
@@ -1364,7 +1359,9 @@ def run_bench(args, exe, tmpdir, pool, doc):
     for wl in WORKLOADS:
         if oneshot.probe(wl):
             log("  vivarium run cannot run %s: %s" % (wl.key, oneshot.broken[wl.key]))
-    subjects = [anchor, ping, oneshot] + peers
+    mcp = mcp_subject.make_subject(Subject, exe, "numpy",
+                                   args.workers or 2)
+    subjects = [anchor, ping, oneshot, mcp] + peers
     labels = {s.key: s.label for s in subjects}
     labels.update({s.key + ":short": s.short for s in subjects})
     doc["subjects"] = {s.key: {"label": s.label, "short": s.short, "ours": s.ours,
@@ -1374,7 +1371,7 @@ def run_bench(args, exe, tmpdir, pool, doc):
         for wl in WORKLOADS:
             if wl.needs_numpy and not numpy_present():
                 continue
-            measure_workload(wl, anchor, [ping, oneshot] + peers, pool, args, doc)
+            measure_workload(wl, anchor, [ping, oneshot, mcp] + peers, pool, args, doc)
         for name, d in (("default", daemons["1+1"]), ("numpy", daemons["numpy"])):
             if d:
                 doc["memory"][name] = measure_memory_safe(d)
@@ -1386,10 +1383,16 @@ def run_bench(args, exe, tmpdir, pool, doc):
     finally:
         anchor.close()
         ping.close()
+        mcp.close()
         for d in daemons.values():
             if d:
                 d.stop()
-    doc["skipped"]["MCP face"] = mcp_probe(exe)
+    log("MCP face: cold start")
+    cold = mcp_subject.cold_start(exe)
+    doc["mcp_cold_start"] = summarize(cold) if cold else None
+    if cold:
+        log("  `vivarium mcp` start to first execute_python result: p50 %s" %
+            fmt_ms(doc["mcp_cold_start"]["p50"]))
     return labels, daemons
 
 
