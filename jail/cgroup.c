@@ -20,7 +20,9 @@
 
 struct jail_cgroup {
         enum jail_cgroup_mode mode;
-        char *dirs[2]; /* v2: [0] only; v1: [0] memory, [1] pids */
+        /* v2: [0] only; v1: [0] memory, [1] pids, [2] freezer (when mounted
+         * and ours to write: it makes the kill race-free) */
+        char *dirs[3];
 };
 
 static const char *const mode_names[] = {
@@ -173,6 +175,10 @@ create_v1(struct jail_cgroup *cg, const char *name, uint64_t memory_bytes, uint6
                 r = make_group(base, name, &cg->dirs[1]);
         if (r >= 0)
                 r = write_u64(cg->dirs[1], "pids.max", pids_max);
+        /* The freezer is optional: without it the kill walks cgroup.procs, and
+         * a process forking at that moment can slip through. */
+        if (r >= 0 && v1_base("freezer", base, sizeof base) == 0 && make_group(base, name, &cg->dirs[2]) < 0)
+                cg->dirs[2] = NULL;
         return r;
 }
 
@@ -252,30 +258,60 @@ jail_cgroup_oom_kills(struct jail_cgroup *cg, uint64_t *ret)
         return 0;
 }
 
+static void
+kill_members(const char *dir)
+{
+        _cleanup_free_ char *procs = NULL;
+        char path[1300], *save = NULL;
+
+        (void) snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+        if (read_file_bounded(path, 1 << 20, &procs, NULL) < 0)
+                return;
+        for (char *l = strtok_r(procs, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+                (void) kill((pid_t) strtol(l, NULL, 10), SIGKILL);
+}
+
+/* v1 with the freezer: freeze the group (no member can fork any more), kill
+ * every member, thaw so the kills are delivered. Waiting for FROZEN is
+ * bounded: this runs on the dispatcher's loop. */
+static int
+kill_frozen(const char *dir)
+{
+        char path[1300];
+        int r;
+
+        (void) snprintf(path, sizeof path, "%s/freezer.state", dir);
+        r = write_string_file(path, "FROZEN");
+        if (r < 0)
+                return r;
+        for (int tries = 0; tries < 100; tries++) {
+                _cleanup_free_ char *state = NULL;
+                if (read_file_bounded(path, 64, &state, NULL) < 0 || strncmp(state, "FROZEN", 6) == 0)
+                        break;
+                (void) nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
+        }
+        kill_members(dir);
+        return write_string_file(path, "THAWED");
+}
+
 int
 jail_cgroup_kill(struct jail_cgroup *cg)
 {
         char path[1300];
-        _cleanup_free_ char *procs = NULL;
-        char *save = NULL;
 
         if (cg->mode == JAIL_CGROUP_V2) {
                 (void) snprintf(path, sizeof path, "%s/cgroup.kill", cg->dirs[0]);
                 if (write_string_file(path, "1") == 0)
                         return 0;
         }
-        /* v1 (and v2 before cgroup.kill): signal each member. A member forking at
-         * this moment can slip through; the pids limit bounds how far. */
-        for (size_t i = 0; i < ELEMENTSOF(cg->dirs); i++) {
-                if (!cg->dirs[i])
-                        continue;
-                (void) snprintf(path, sizeof path, "%s/cgroup.procs", cg->dirs[i]);
-                procs = mfree(procs);
-                if (read_file_bounded(path, 1 << 20, &procs, NULL) < 0)
-                        continue;
-                for (char *l = strtok_r(procs, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-                        (void) kill((pid_t) strtol(l, NULL, 10), SIGKILL);
-        }
+        if (cg->dirs[2] && kill_frozen(cg->dirs[2]) == 0)
+                return 0;
+        /* v1 without the freezer (and v2 before cgroup.kill): signal each
+         * member. A member forking at this moment can slip through; the pids
+         * limit bounds how far. */
+        for (size_t i = 0; i < ELEMENTSOF(cg->dirs); i++)
+                if (cg->dirs[i])
+                        kill_members(cg->dirs[i]);
         return 0;
 }
 

@@ -27,7 +27,9 @@ int jail_cgroup_create(enum jail_cgroup_mode mode, const char *name, uint64_t me
 int jail_cgroup_attach(struct jail_cgroup *cg, pid_t pid);
 /* How many processes the kernel's OOM killer killed in this group. */
 int jail_cgroup_oom_kills(struct jail_cgroup *cg, uint64_t *ret);
-/* Kill every process in the group (cgroup.kill where the kernel has it). */
+/* Kill every process in the group: cgroup.kill on v2, freeze-kill-thaw with
+ * the v1 freezer, else each member of cgroup.procs. */
 int jail_cgroup_kill(struct jail_cgroup *cg);
+
 /* Kill what is left and remove the group (its processes must be gone; retried briefly while they exit). */
 struct jail_cgroup *jail_cgroup_free(struct jail_cgroup *cg);

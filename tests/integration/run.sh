@@ -264,6 +264,23 @@ verdict "fork bomb of sleepers is killed at its deadline" eval \
     '[ "$rc" = 124 ] && [ "$ms" -lt 12000 ] && has "$out" "limited BlockingIOError"'
 check "  ... and none of its processes remains on the host" none_left "$token"
 
+# A chain whose every process forks and exits at once: its pid changes all
+# the time, so a kill that walks the member list can miss it. cgroup.kill
+# (v2) and freeze-kill-thaw (v1 with the freezer) cannot.
+token="chain$$"
+vr run --timeout 1 -c 'import os, time, ctypes
+ctypes.CDLL(None).prctl(15, b"'"$token"'", 0, 0, 0)  # PR_SET_NAME
+if os.fork() == 0:
+    while True:
+        try:
+            if os.fork():
+                os._exit(0)
+        except OSError:
+            pass
+time.sleep(1e6)'
+verdict "a fork-and-exit chain is killed at the deadline" eval '[ "$rc" = 124 ] && [ "$ms" -lt 10000 ]'
+check "  ... and none of its processes remains on the host" none_left "$token"
+
 vr run --timeout 5 -c 'import threading, time
 try:
     while True:
