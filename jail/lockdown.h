@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The worker's lockdown, applied after a request arrives and before any of
- * its code runs: own uid, no capabilities, no_new_privs, rlimits, seccomp.
+ * The worker's lockdown: own uid, no capabilities, no_new_privs, seccomp,
+ * applied before the worker tells the dispatcher it is ready; the rlimits
+ * follow when a request brings them, before any of its code runs.
  */
 #pragma once
 

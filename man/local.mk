@@ -21,3 +21,6 @@ dist_man_MANS += man/vivarium-serve.8 man/vivarium-protocol.7
 dist_man_MANS += man/vivarium-mcp.1
 EXTRA_DIST += examples/mcp/README.md examples/mcp/mcp-servers.json \
 	examples/mcp/vscode-mcp.json examples/mcp/raw_session.py
+
+# vivarium-security(7): the threat model and the guarantees per mode.
+dist_man_MANS += man/vivarium-security.7

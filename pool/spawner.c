@@ -3,7 +3,9 @@
  * The spawner process and the dispatcher's side of its socket. See spawner.h
  * for the message set. Trust zone: trusted (it runs our code only), but small
  * on purpose: it builds jails and starts zygotes, nothing else, so it can be
- * audited in one sitting and keeps the privileges the dispatcher may drop.
+ * audited in one sitting, and it is the process that keeps the privileges
+ * for that once the dispatcher drops its own (not done yet: see
+ * vivarium-security(7)).
  */
 #include <errno.h>
 #include <fcntl.h>
