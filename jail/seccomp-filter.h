@@ -14,6 +14,12 @@
 
 struct jail_seccomp_options {
         bool allow_inet; /* AF_INET and AF_INET6 sockets (environments with network) */
+        /* Instead of a worker's filter, the service's own (the dispatcher after
+         * start-up): allow by default; EPERM for exec, namespaces (unshare,
+         * setns, clone with a CLONE_NEW* flag), the mount family, tracing and
+         * other processes' memory, bpf, perf, io_uring, keyrings, modules,
+         * kexec, reboot, swap, clocks, file handles; clone3 ENOSYS. */
+        bool service;
 };
 
 /* Build and load the filter into the calling process (all threads, TSYNC).

@@ -300,6 +300,85 @@ filter_set_attrs(scmp_filter_ctx ctx)
         return r;
 }
 
+/* The service's own filter (the dispatcher and the faces that embed it, after
+ * start-up): everything it never does again once the keeper exists. It
+ * parses what clients and workers send; should that ever be exploited, the
+ * code gets no exec, no namespace, no mount, no tracing and no kernel
+ * extension points. Default allow: the service's own needs stay open. */
+static const char *const service_deny_names[] = {
+        "execve",
+        "execveat",
+        "unshare",
+        "setns",
+        "mount",
+        "umount2",
+        "pivot_root",
+        "chroot",
+        "open_tree",
+        "move_mount",
+        "fsopen",
+        "fsconfig",
+        "fsmount",
+        "fspick",
+        "mount_setattr",
+        "process_vm_readv",
+        "process_vm_writev",
+        "kcmp",
+        "pidfd_getfd",
+        "bpf",
+        "perf_event_open",
+        "userfaultfd",
+        "io_uring_setup",
+        "io_uring_enter",
+        "io_uring_register",
+        "keyctl",
+        "add_key",
+        "request_key",
+        "init_module",
+        "finit_module",
+        "delete_module",
+        "kexec_load",
+        "kexec_file_load",
+        "reboot",
+        "swapon",
+        "swapoff",
+        "acct",
+        "syslog",
+        "quotactl",
+        "settimeofday",
+        "clock_settime",
+        "clock_adjtime",
+        "adjtimex",
+        "name_to_handle_at",
+        "open_by_handle_at",
+#ifndef HAVE_SANITIZERS
+        /* LeakSanitizer stops the world with ptrace at exit. */
+        "ptrace",
+#endif
+};
+
+static int
+filter_add_service(scmp_filter_ctx ctx)
+{
+        uint32_t ns = CLONE_NS_FLAGS;
+        int r = 0;
+
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(service_deny_names); i++) {
+                int nr = seccomp_syscall_resolve_name(service_deny_names[i]);
+                if (nr != __NR_SCMP_ERROR)
+                        r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+        }
+        while (r >= 0 && ns != 0) {
+                uint32_t bit = ns & -ns;
+                r = filter_add_masked(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), CLONE_FLAGS_ARG, bit,
+                                      bit);
+                ns &= ~bit;
+        }
+        if (r >= 0)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+        return r < 0 ? r : 0;
+}
+
 static int
 filter_new(const struct jail_seccomp_options *o, scmp_filter_ctx *ret)
 {
@@ -309,6 +388,18 @@ filter_new(const struct jail_seccomp_options *o, scmp_filter_ctx *ret)
 
         if (!o)
                 o = &defaults;
+        if (o->service) {
+                ctx = seccomp_init(SCMP_ACT_ALLOW);
+                if (!ctx)
+                        return -ENOMEM;
+                r = filter_set_attrs(ctx);
+                if (r >= 0)
+                        r = filter_add_service(ctx);
+                if (r < 0)
+                        return log_debug_errno(r, "seccomp: building the service filter failed: %m");
+                *ret = TAKE_PTR(ctx);
+                return 0;
+        }
         ctx = seccomp_init(SCMP_ACT_ERRNO(ENOSYS));
         if (!ctx)
                 return -ENOMEM;

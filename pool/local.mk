@@ -11,7 +11,8 @@ libpool_a_SOURCES = \
 	pool/worker.c \
 	pool/job.c \
 	pool/wire.c \
-	pool/spawner.c pool/spawner.h
+	pool/spawner.c pool/spawner.h \
+	pool/keeper.c pool/keeper.h
 libpool_a_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS) $(SYSTEMD_CFLAGS)
 
 pkglibexec_PROGRAMS += vivarium-zygote

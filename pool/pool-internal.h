@@ -15,6 +15,7 @@
 #include "frame.h"
 #include "list.h"
 #include "pool.h"
+#include "keeper.h"
 #include "spawner.h"
 #include "wire.h"
 
@@ -90,6 +91,7 @@ struct pool_env {
 struct pool {
         sd_event *event;
         struct pool_config config;
+        struct keeper keeper; /* starts spawners: the dispatcher never forks again */
         struct spawner spawner;
         sd_event_source *spawner_src;
         uint64_t next_zygote_id;

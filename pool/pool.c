@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The pool: the spawner and the environments, on the dispatcher's event loop.
- * Runs in the dispatcher. If the spawner dies (and with it, through
- * PR_SET_PDEATHSIG, every zygote it started), a new one is forked and the
- * environments restart with backoff.
+ * Runs in the dispatcher. Spawners are started by the keeper (keeper.c), so
+ * that the dispatcher needs neither fork nor namespaces after start-up. If the
+ * spawner dies (and with it, through PR_SET_PDEATHSIG, every zygote it
+ * started), the keeper starts a new one and the environments restart with
+ * backoff.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -31,7 +33,7 @@ restart_spawner(struct pool *p)
 {
         p->spawner_src = sd_event_source_disable_unref(p->spawner_src);
         spawner_stop(&p->spawner);
-        if (spawner_start(&p->config, &p->spawner) < 0 || watch_spawner(p) < 0)
+        if (keeper_spawn(&p->keeper, &p->spawner) < 0 || watch_spawner(p) < 0)
                 log_error("cannot restart the spawner; environments stay unavailable");
 }
 
@@ -68,10 +70,13 @@ pool_new(sd_event *event, const struct pool_config *c, struct pool **ret)
                 return -ENOMEM;
         p->event = sd_event_ref(event);
         p->config = *c;
+        p->keeper = (struct keeper){.pidfd = -EBADF, .sock = -EBADF};
         p->spawner = (struct spawner){.pidfd = -EBADF, .sock = -EBADF};
         p->range_ids = geteuid() == 0;
         p->cgroup_mode = jail_cgroup_detect();
-        r = spawner_start(&p->config, &p->spawner);
+        r = keeper_start(&p->config, &p->keeper);
+        if (r >= 0)
+                r = keeper_spawn(&p->keeper, &p->spawner);
         if (r >= 0)
                 r = watch_spawner(p);
         if (r >= 0)
@@ -92,6 +97,7 @@ pool_free(struct pool *p)
         env_free(p->env);
         p->spawner_src = sd_event_source_disable_unref(p->spawner_src);
         spawner_stop(&p->spawner);
+        keeper_stop(&p->keeper);
         sd_event_unref(p->event);
         free(p);
         return NULL;

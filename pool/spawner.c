@@ -316,6 +316,7 @@ spawner_start(const struct pool_config *c, struct spawner *ret)
                 (void) signal(SIGTERM, SIG_DFL);
                 (void) signal(SIGINT, SIG_DFL);
                 (void) signal(SIGPIPE, SIG_DFL);
+                (void) signal(SIGCHLD, SIG_DFL);
                 process_set_title("vivarium-spawn");
                 st = (struct spawner_state){.config = c, .sock = pair[1]};
                 spawner_main(&st);
@@ -335,10 +336,14 @@ spawner_start(const struct pool_config *c, struct spawner *ret)
 void
 spawner_stop(struct spawner *s)
 {
-        /* Closing the socket makes the spawner kill its jails and exit. */
+        /* Closing the socket makes the spawner kill its jails and exit. It is
+         * the keeper's child, which reaps it: wait for the pidfd to say it
+         * exited (bounded), without waitid(). */
         s->sock = safe_close(s->sock);
         if (s->pidfd >= 0) {
-                (void) waitid(P_PIDFD, (id_t) s->pidfd, &(siginfo_t){}, WEXITED);
+                struct pollfd p = {s->pidfd, POLLIN, 0};
+                if (poll(&p, 1, 10000) <= 0)
+                        (void) pidfd_signal(s->pidfd, SIGKILL);
                 s->pidfd = safe_close(s->pidfd);
         }
 }

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "macro.h"
 #include "msg.h"
+#include "seccomp-filter.h"
 #include "time-util.h"
 
 static struct pool_config
@@ -69,6 +70,16 @@ server_new(sd_event *event, const struct vivarium_config *c, struct server **ret
         if (r < 0) {
                 sd_event_unref(s->event);
                 free(s);
+                return r;
+        }
+        /* From here on the dispatcher only talks: the keeper starts spawners,
+         * the spawners build jails. Lock away exec, namespaces, mounts and the
+         * rest (jail_seccomp_options.service), so that a bug in the code that
+         * parses clients and workers gives an attacker none of them. */
+        r = jail_seccomp_load(&(struct jail_seccomp_options){.service = true});
+        if (r < 0) {
+                log_error_errno(r, "cannot load the service's seccomp filter: %m");
+                server_free(s);
                 return r;
         }
         *ret = s;

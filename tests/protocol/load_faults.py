@@ -141,10 +141,12 @@ def fd_count(pid):
 
 def pool_procs(daemon):
     """(spawners, zygotes, workers) among the daemon's descendants: a spawner
-    is a vivarium-spawn child of the daemon, a zygote a vivarium-zygote child
+    is a vivarium-spawn child of the daemon's keeper (vivarium-keeper, the
+    daemon's child that starts spawners), a zygote a vivarium-zygote child
     of a spawner (PID 1 of its jail), a worker a child of a zygote."""
     d = descendants(daemon)
-    spawners = [p for p, pp, _, comm in d if pp == daemon and comm == "vivarium-spawn"]
+    keepers = [p for p, pp, _, comm in d if pp == daemon and comm == "vivarium-keeper"]
+    spawners = [p for p, pp, _, comm in d if pp in keepers and comm == "vivarium-spawn"]
     zygotes = [p for p, pp, _, comm in d if pp in spawners and comm == "vivarium-zygote"]
     workers = [p for p, pp, _, comm in d if pp in zygotes]
     return spawners, zygotes, workers

@@ -197,6 +197,20 @@ after=$(served "$T/sock")
 check "those 5 runs went through the daemon (requests.served: $before -> $after)" \
     eval '[ -n "$before" ] && [ -n "$after" ] && [ "$after" -ge $((before + 5)) ]'
 
+# The dispatcher locks itself down once started: its own seccomp filter and
+# no_new_privs; the keeper (its only child) starts the spawners.
+dispatcher_status=$(cat "/proc/$main_pid/status" 2>/dev/null)
+check "the dispatcher runs under its seccomp filter (Seccomp: 2)" \
+    eval 'printf "%s\n" "$dispatcher_status" | grep -q "^Seccomp:[[:space:]]*2$"'
+check "the dispatcher has no_new_privs" \
+    eval 'printf "%s\n" "$dispatcher_status" | grep -q "^NoNewPrivs:[[:space:]]*1$"'
+# (A children file lists pids followed by spaces.)
+keeper_pid=$(tr -d ' ' <"/proc/$main_pid/task/$main_pid/children" 2>/dev/null)
+check "its only child is the keeper, which has no filter, and the spawner is the keeper's child" \
+    eval '[ "$(cat "/proc/$keeper_pid/comm" 2>/dev/null)" = vivarium-keeper ] &&
+          grep -q "^Seccomp:[[:space:]]*0$" "/proc/$keeper_pid/status" &&
+          [ "$(cat "/proc/$(tr -d " " <"/proc/$keeper_pid/task/$keeper_pid/children")/comm")" = vivarium-spawn ]'
+
 ex() { # DESC RC STDOUT ARGS...: examples/python/run.py
     local desc=$1 want_rc=$2 want_out=$3
     shift 3

@@ -556,3 +556,70 @@ Test(seccomp_load, child_sees_filter)
                 cr_skip_test("kernel without seccomp filter support");
         cr_assert_eq(WEXITSTATUS(status), 0, "child check %d failed (see child_main)", WEXITSTATUS(status));
 }
+
+/* ------------------------------------------------------------ the service */
+
+static void
+setup_service(void)
+{
+        const struct jail_seccomp_options o = {.service = true};
+        int r = jail_seccomp_export(&o, &prog);
+
+        cr_assert_eq(r, 0, "jail_seccomp_export: %s", strerror(-r));
+        cr_assert_gt(prog.len, 0);
+}
+
+TestSuite(seccomp_service, .init = setup_service, .fini = teardown);
+
+Test(seccomp_service, what_the_dispatcher_does_is_allowed)
+{
+        EXPECT(RET_ALLOW, __NR_read, 0);
+        EXPECT(RET_ALLOW, __NR_write, 1);
+        EXPECT(RET_ALLOW, __NR_openat, (uint64_t) AT_FDCWD, 0, O_RDONLY);
+        EXPECT(RET_ALLOW, __NR_mkdir, 0);
+        EXPECT(RET_ALLOW, __NR_rmdir, 0);
+        EXPECT(RET_ALLOW, __NR_kill, 1, SIGKILL);
+        EXPECT(RET_ALLOW, __NR_pidfd_open, 1, 0);
+        EXPECT(RET_ALLOW, __NR_pidfd_send_signal, 3, SIGKILL);
+        EXPECT(RET_ALLOW, __NR_epoll_wait, 0);
+        EXPECT(RET_ALLOW, __NR_socket, AF_UNIX, SOCK_STREAM);
+        EXPECT(RET_ALLOW, __NR_sendmsg, 0);
+        EXPECT(RET_ALLOW, __NR_clone, CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD);
+}
+
+Test(seccomp_service, exec_namespaces_and_mounts_denied)
+{
+        static const uint64_t ns[] = {
+                CLONE_NEWNS,   CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
+                CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET, CLONE_NEWTIME,
+        };
+
+        EXPECT(RET_ERRNO(EPERM), __NR_execve, 0);
+        EXPECT(RET_ERRNO(EPERM), __NR_execveat, 0);
+        EXPECT(RET_ERRNO(EPERM), __NR_unshare, CLONE_NEWUSER);
+        EXPECT(RET_ERRNO(EPERM), __NR_setns, 3, 0);
+        EXPECT(RET_ERRNO(EPERM), __NR_mount, 0);
+        EXPECT(RET_ERRNO(EPERM), __NR_pivot_root, 0);
+        EXPECT(RET_ERRNO(EPERM), __NR_open_tree, 0);
+        EXPECT(RET_ERRNO(EPERM), __NR_fsopen, 0);
+        EXPECT(RET_ERRNO(EPERM), __NR_bpf, 0);
+        EXPECT(RET_ERRNO(EPERM), __NR_process_vm_readv, 0);
+        EXPECT(RET_ERRNO(EPERM), __NR_io_uring_setup, 0);
+        EXPECT(RET_ERRNO(EPERM), __NR_init_module, 0);
+        EXPECT(RET_ERRNO(EPERM), __NR_kexec_load, 0);
+        EXPECT(RET_ERRNO(ENOSYS), __NR_clone3, 0, 88);
+        for (size_t i = 0; i < ELEMENTSOF(ns); i++)
+                expect_ret(DECIDE(__NR_clone, ns[i] | SIGCHLD), RET_ERRNO(EPERM), "clone ns flag");
+}
+
+Test(seccomp_service, foreign_abis_killed)
+{
+#if defined(__x86_64__)
+        const uint64_t none[6] = {0};
+
+        expect_ret(decide_arch(AUDIT_ARCH_I386, 11, none), RET_KILL, "i386 execve");
+        expect_ret(DECIDE(0x40000000 | 520, 0), RET_KILL, "x32 execve");
+#else
+        cr_skip_test("i386 and x32 exist beside x86_64 only");
+#endif
+}
