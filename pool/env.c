@@ -263,7 +263,18 @@ lease(struct pool_env *e, struct worker *w, struct pool_job *j)
         e->n_busy++;
         r = job_start(j, w);
         if (r < 0) {
+                job_unlease(j);
                 worker_kill(w);
+                /* The worker was gone before the request reached it (its zygote
+                 * died, say): no code ran, so the request may wait for another
+                 * worker, at the front of the queue, once. */
+                if ((r == -EPIPE || r == -ECONNRESET) && !j->handoff_retried) {
+                        j->handoff_retried = true;
+                        list_append(e->queue.next, &j->node);
+                        e->n_queued++;
+                        env_schedule_dispatch(e);
+                        return;
+                }
                 job_finish(j, r, "could not hand the request to a worker");
         }
 }

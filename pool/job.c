@@ -224,6 +224,21 @@ job_start(struct pool_job *j, struct worker *w)
         return r;
 }
 
+void
+job_unlease(struct pool_job *j)
+{
+        struct worker *w = j->worker;
+
+        if (w) {
+                w->job = NULL;
+                w->out_src = sd_event_source_disable_unref(w->out_src);
+                w->err_src = sd_event_source_disable_unref(w->err_src);
+        }
+        j->worker = NULL;
+        j->timer = sd_event_source_disable_unref(j->timer);
+        j->started_usec = 0;
+}
+
 _printf_(2, 3) static void set_detail(struct run_result *r, const char *fmt, ...)
 {
         va_list ap;

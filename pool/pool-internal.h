@@ -69,7 +69,8 @@ struct pool_job {
         struct run_result result;
         sd_event_source *timer;
         bool got_result, timed_out, cancelled, violation;
-        char *failure; /* the worker could not lock itself down */
+        bool handoff_retried; /* a worker died before it got this request once already */
+        char *failure;        /* the worker could not lock itself down */
 };
 
 struct pool_env {
@@ -122,6 +123,8 @@ void worker_retire(struct worker *w);
 
 /* job.c */
 int job_start(struct pool_job *j, struct worker *w);
+/* Undo a job_start() that failed: the job is no worker's any more. */
+void job_unlease(struct pool_job *j);
 void job_on_frame(struct pool_job *j, const msgpack_object *m);
 void job_on_output(struct pool_job *j, int stream, const void *data, size_t size);
 /* The worker is gone (exit reported, or the zygote died): judge and report. */
