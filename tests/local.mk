@@ -19,6 +19,7 @@ TESTS += tests/unit/test_runner.py
 EXTRA_DIST += tests/unit/test_runner.py
 
 include tests/integration/local.mk
+include tests/security/local.mk
 include tests/protocol/local.mk
 include tests/mcp/local.mk
 include tests/fuzz/local.mk

@@ -21,5 +21,3 @@ clean-test-install:
 
 TESTS += tests/integration/run.sh
 EXTRA_DIST += tests/integration/run.sh
-TESTS += tests/security/isolation.sh
-EXTRA_DIST += tests/security/isolation.sh tests/security/inside-jail.py

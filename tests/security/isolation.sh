@@ -1,20 +1,30 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Single-run isolation catalogue (design/THREATS.md §A-§E): runs
-# tests/security/inside-jail.py inside a fresh jail through the installed
-# `vivarium run`, once as root and once as the unprivileged test user, and
-# re-emits its TAP lines renumbered with a "root: " / "unprivileged: " prefix.
-# From the host side it then checks that no mount leaked into our mount table
-# and that no zygote outlived its run.
+# The hostile catalogue (design/THREATS.md §A-§F) through one-shot
+# `vivarium run` jails, once as root and once as the unprivileged test user:
+#  * the probe bundle (jail_probe.py and the probe_*.py files, see common.sh)
+#    runs inside a fresh jail; its TAP lines are re-emitted renumbered with a
+#    "root: " / "unprivileged: " prefix;
+#  * tests/security/host_oneshot.py checks from the host what the bundle
+#    cannot see: a daemonised grandchild and a fork bomb leave nothing behind,
+#    deadlines, file ownership on the host, the CLI's environment reaching no
+#    jail;
+#  * no mount leaked into our mount table, no zygote and no process the
+#    bundle left behind outlived its run.
+# The same bundle goes through the daemon in daemon.sh. A TAP test (see
+# tests/integration/lib.sh); the known holes are "# TODO".
 
 : "${top_srcdir:?run through make check}"
-. "$top_srcdir/tests/integration/lib.sh"
+# shellcheck source=tests/security/common.sh
+. "$top_srcdir/tests/security/common.sh"
 
-script="$top_srcdir/tests/security/inside-jail.py"
-# The unprivileged user must be able to read the script: copy it to /tmp.
-copy=$(mktemp "${TMPDIR:-/tmp}/vivarium-isolation.XXXXXX") || exit 99
-trap 'rm -f "$copy"' EXIT
-cp "$script" "$copy" && chmod 644 "$copy" || exit 99
+exec </dev/null
+export top_srcdir VIV_TEST_USER
+T=$(mktemp -d) || exit 99
+chmod 755 "$T"
+trap 'rm -rf "$T"' EXIT
+TOKEN="vi$$"
+TOKEN=${TOKEN:0:10}
 
 mounts_before=$(wc -l </proc/self/mountinfo)
 
@@ -33,50 +43,32 @@ zygote_pids() {
 }
 zygotes_before=" $(zygote_pids | tr '\n' ' ') "
 
-# run_pass PREFIX [RUNNER...]: run the script in a jail (through RUNNER, e.g.
-# as_test_user) and re-emit its TAP with PREFIX.
-run_pass() {
-    local prefix=$1 o e line plan="" count=0 r
+secret() { echo "vivarium-secret-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
+
+# oneshot_pass MODE [RUNNER...]: the bundle, then the host-side checks.
+oneshot_pass() {
+    local mode=$1 prefix="$1: "
     shift
-    o=$(mktemp) e=$(mktemp)
-    "$@" "$VIVARIUM" run --timeout 60 "$copy" </dev/null >"$o" 2>"$e"
-    r=$?
-    while IFS= read -r line; do
-        if [[ $line =~ ^ok\ [0-9]+\ -\ \#\ SKIP\ (.*)$ ]]; then
-            count=$((count + 1)); skip "$prefix${BASH_REMATCH[1]}"
-        elif [[ $line =~ ^ok\ [0-9]+\ -\ (.*)$ ]]; then
-            count=$((count + 1)); ok "$prefix${BASH_REMATCH[1]}"
-        elif [[ $line =~ ^not\ ok\ [0-9]+\ -\ (.*)$ ]]; then
-            count=$((count + 1)); not_ok "$prefix${BASH_REMATCH[1]}"
-        elif [[ $line =~ ^1\.\.([0-9]+)( .*)?$ ]]; then
-            plan=${BASH_REMATCH[1]}
-        elif [[ $line == \#* ]]; then
-            printf '%s\n' "$line"
-        else
-            diag "output: $line"
-        fi
-    done <"$o"
-    # A plan of 0 means the script did not find itself inside a jail.
-    if [ "$r" -eq 0 ] && [ -n "$plan" ] && [ "$plan" -gt 0 ] && [ "$plan" -eq "$count" ]; then
-        ok "${prefix}vivarium run exited 0 and the plan (1..$plan) matches"
+    make_bundle run "$mode" "$TOKEN" "$T/bundle-$mode.py"
+    run_bundle "$prefix" "$T/bundle-$mode.py" "$@" --
+    if [ $# -gt 0 ]; then
+        relay_helper "$prefix" host_oneshot.py "$mode" "$TOKEN" "$(secret)" -- runuser -u "$VIV_TEST_USER" -- \
+            env VIVARIUM_LIBEXECDIR="$VIVARIUM_LIBEXECDIR" VIVARIUM_PKGDATADIR="$VIVARIUM_PKGDATADIR" "$VIVARIUM"
     else
-        not_ok "${prefix}vivarium run exited 0 and the plan matches"
-        diag "exit status $r, plan '${plan:-none}', $count test lines"
-        [ -s "$e" ] && diag "$(head -n 50 "$e" | sed 's/^/stderr: /')"
+        relay_helper "$prefix" host_oneshot.py "$mode" "$TOKEN" "$(secret)" -- "$VIVARIUM"
     fi
-    rm -f "$o" "$e"
 }
 
 if [ "$(id -u)" -eq 0 ]; then
-    run_pass "root: "
+    oneshot_pass root
     if have_test_user; then
-        run_pass "unprivileged: " as_test_user
+        oneshot_pass unprivileged as_test_user
     else
         skip "unprivileged: could not create the test user $VIV_TEST_USER"
     fi
 else
     skip "root: not running as root, the root-mode jail cannot be tested"
-    run_pass "unprivileged: "
+    oneshot_pass unprivileged
 fi
 
 # Host side: the jails' mounts lived in their own mount namespaces.
@@ -120,5 +112,9 @@ else
         diag "pid $pid: $(argv0 "$pid") (ppid $(awk '/^PPid:/ { print $2 }' "/proc/$pid/status" 2>/dev/null))"
     done
 fi
+
+# Host side: the zombie the bundle leaves on purpose went with its jail.
+zombies=$(grep -lx "vz-$TOKEN" /proc/[0-9]*/comm 2>/dev/null)
+check "host: the zombie each bundle left behind is gone with its jail" test -z "$zombies"
 
 tap_done
