@@ -20,8 +20,21 @@ vivarium_zygote_SOURCES = \
 	pool/zygote/main.c pool/zygote/zygote.h \
 	pool/zygote/worker.c \
 	pool/zygote/python.c pool/zygote/python.h
-vivarium_zygote_CFLAGS = $(AM_CFLAGS) $(PYTHON_CFLAGS) $(MSGPACK_CFLAGS)
-vivarium_zygote_LDADD = libjail.a libproto.a libbasic.a \
+# VIV_ZYGOTE_CFLAGS are VIV_CFLAGS, except under --enable-sanitizers: UBSan
+# but no ASan (configure.ac says why). The libraries it links are then built
+# again the same way, since ASan-instrumented objects need the ASan runtime.
+vivarium_zygote_CFLAGS = $(VIV_ZYGOTE_CFLAGS) $(WARN_CFLAGS) $(PYTHON_CFLAGS) $(MSGPACK_CFLAGS)
+vivarium_zygote_LDFLAGS = $(VIV_ZYGOTE_LDFLAGS)
+if ENABLE_SANITIZERS
+noinst_LIBRARIES += libzygote-deps.a
+libzygote_deps_a_SOURCES = $(libjail_a_SOURCES) $(libproto_a_SOURCES) $(libbasic_a_SOURCES)
+libzygote_deps_a_CFLAGS = $(VIV_ZYGOTE_CFLAGS) $(WARN_CFLAGS) \
+	$(SECCOMP_CFLAGS) $(LIBCAP_CFLAGS) $(MSGPACK_CFLAGS) $(SYSTEMD_CFLAGS)
+zygote_libs = libzygote-deps.a
+else
+zygote_libs = libjail.a libproto.a libbasic.a
+endif
+vivarium_zygote_LDADD = $(zygote_libs) \
 	$(PYTHON_LIBS) $(MSGPACK_LIBS) $(SECCOMP_LIBS) $(LIBCAP_LIBS)
 
 dist_pkgdata_DATA += pool/zygote/vivarium_runner.py

@@ -166,11 +166,14 @@ start_embedded(sd_event *event, const struct run_args *a, struct server **ret_se
 {
         struct vivarium_config config;
         struct ucred self = {getpid(), getuid(), getgid()};
+        char **own_preload;
         int pair[2], r;
 
         r = config_init(&config);
         if (r < 0)
                 return r;
+        /* Lend the arguments' list; config_done() frees the one config_init() made. */
+        own_preload = config.preload;
         config.memory_bytes = a->memory_mib << 20;
         config.preload = a->preload;
         config.idle_workers = 1;
@@ -178,7 +181,7 @@ start_embedded(sd_event *event, const struct run_args *a, struct server **ret_se
         config.queue_limit = 1;
         config.max_timeout_ms = CLI_TIMEOUT_MAX_MS;
         r = server_new(event, &config, ret_server);
-        config.preload = NULL;
+        config.preload = own_preload;
         config_done(&config);
         if (r < 0)
                 return r;

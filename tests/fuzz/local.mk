@@ -40,6 +40,8 @@ EXTRA_DIST += \
 	tests/fuzz/corpus
 
 FUZZ_SECONDS = 60
+# Seconds one input may take; longer is a finding (a decoder that hangs).
+FUZZ_TIMEOUT = 25
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz-frame tests/fuzz/fuzz-validate tests/fuzz/fuzz-jsonrpc
 fuzz_cflags = $(AM_CFLAGS) $(MSGPACK_CFLAGS) -fsanitize=fuzzer -fno-sanitize-recover=all
@@ -60,16 +62,40 @@ tests_fuzz_fuzz_jsonrpc_CFLAGS = $(fuzz_cflags) $(JANSSON_CFLAGS) $(SYSTEMD_CFLA
 tests_fuzz_fuzz_jsonrpc_LDFLAGS = $(fuzz_ldflags)
 tests_fuzz_fuzz_jsonrpc_LDADD = libbasic.a $(MSGPACK_LIBS) $(JANSSON_LIBS) $(SYSTEMD_LIBS)
 
-# New inputs land in the checked-in corpus (merge them before committing, see
-# README); crashes land next to the binaries as <target>-crash-<sha1>.
+# Each target for FUZZ_SECONDS, seeded with the checked-in corpus, which it
+# only reads: new inputs go to tests/fuzz/<target>.new in the build tree. A
+# failing input (crash, leak, timeout, out of memory) is written next to the
+# binaries as <target>-crash-<sha1> (-leak-, -timeout-, -oom-); the other
+# targets still run, then the names are listed and `make fuzz` fails.
 fuzz: tests/fuzz/fuzz-frame$(EXEEXT) tests/fuzz/fuzz-validate$(EXEEXT) tests/fuzz/fuzz-jsonrpc$(EXEEXT)
-	@set -e; for t in $(fuzz_targets); do \
-	  echo "  FUZZ     $$t for $(FUZZ_SECONDS)s"; \
-	  tests/fuzz/$$t$(EXEEXT) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-	    -artifact_prefix=tests/fuzz/$$t- $(FUZZ_FLAGS) $(fuzz_corpus)/$$t; \
-	done
+	@stamp=$$(mktemp) && failed= && \
+	for t in $(fuzz_targets); do \
+	  mkdir -p tests/fuzz/$$t.new || exit 1; \
+	  echo "  FUZZ     $$t for $(FUZZ_SECONDS)s, new inputs in tests/fuzz/$$t.new"; \
+	  tests/fuzz/$$t$(EXEEXT) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=$(FUZZ_TIMEOUT) \
+	    -artifact_prefix=tests/fuzz/$$t- $(FUZZ_FLAGS) tests/fuzz/$$t.new $(fuzz_corpus)/$$t || \
+	    failed="$$failed $$t"; \
+	done; \
+	if test -n "$$failed"; then \
+	  echo "make fuzz: FAILED:$$failed; the failing inputs (see tests/fuzz/README):"; \
+	  for t in $$failed; do \
+	    find tests/fuzz -maxdepth 1 -type f -newer "$$stamp" \( -name "$$t-crash-*" -o -name "$$t-leak-*" \
+	      -o -name "$$t-timeout-*" -o -name "$$t-oom-*" \) -printf '  %p\n'; \
+	  done; \
+	fi >&2; \
+	rm -f "$$stamp"; test -z "$$failed"
 else
 fuzz:
 	@echo "make fuzz: configure with CC=clang --enable-fuzzing to build the libFuzzer targets" >&2; exit 1
 endif
 .PHONY: fuzz
+
+# What `make fuzz` leaves in the build tree: not build products (a developer
+# may still want them after `make clean`), so only distclean removes them.
+distclean-local: distclean-fuzz
+distclean-fuzz:
+	-for t in $(fuzz_targets); do \
+	  rm -rf tests/fuzz/$$t.new tests/fuzz/$$t-crash-* tests/fuzz/$$t-leak-* tests/fuzz/$$t-timeout-* \
+	    tests/fuzz/$$t-oom-* tests/fuzz/$$t-slow-unit-*; \
+	done
+.PHONY: distclean-fuzz
