@@ -13,7 +13,6 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -99,40 +98,15 @@ keeper_main(const struct pool_config *c, int sock)
 int
 keeper_start(const struct pool_config *c, struct keeper *ret)
 {
-        int pair[2], pidfd = -EBADF;
-        pid_t parent = getpid(), pid;
+        int pidfd, sock, r;
+        pid_t pid;
 
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
-                return -errno;
-        pid = fork();
-        if (pid < 0) {
-                safe_close(pair[0]);
-                safe_close(pair[1]);
-                return -errno;
-        }
-        if (pid == 0) {
-                int keep[] = {pair[1]};
-                /* Die with the dispatcher; the getppid() check closes the race
-                 * with a parent that died before the prctl. */
-                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-                        _exit(0);
-                (void) close_all_fds_except(keep, 1);
-                sigset_t none;
-                sigemptyset(&none);
-                (void) sigprocmask(SIG_SETMASK, &none, NULL);
-                (void) signal(SIGTERM, SIG_DFL);
-                (void) signal(SIGINT, SIG_DFL);
-                (void) signal(SIGPIPE, SIG_IGN);
-                process_set_title("vivarium-keeper");
-                keeper_main(c, pair[1]);
-        }
-        safe_close(pair[1]);
-        if (pidfd_open_checked(pid, &pidfd) < 0) {
-                (void) kill(pid, SIGKILL);
-                safe_close(pair[0]);
-                return -ESRCH;
-        }
-        *ret = (struct keeper){.pid = pid, .pidfd = pidfd, .sock = pair[0]};
+        r = fork_helper("vivarium-keeper", &pid, &pidfd, &sock);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                keeper_main(c, sock);
+        *ret = (struct keeper){.pid = pid, .pidfd = pidfd, .sock = sock};
         return 0;
 }
 

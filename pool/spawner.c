@@ -290,46 +290,19 @@ spawner_main(struct spawner_state *st)
 int
 spawner_start(const struct pool_config *c, struct spawner *ret)
 {
-        int pair[2], pidfd = -EBADF;
-        pid_t parent = getpid(), pid;
+        static struct spawner_state st;
+        int pidfd, sock, r;
+        pid_t pid;
 
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
-                return -errno;
-        pid = fork();
-        if (pid < 0) {
-                safe_close(pair[0]);
-                safe_close(pair[1]);
-                return -errno;
-        }
-        if (pid == 0) {
-                static struct spawner_state st;
-                int keep[] = {pair[1]};
-                /* Die with the dispatcher; the getppid() check closes the race with a
-                 * parent that died before the prctl. */
-                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-                        _exit(0);
-                (void) close_all_fds_except(keep, 1);
-                /* Nothing of the dispatcher's signal set-up is wanted here or in jails. */
-                sigset_t none;
-                sigemptyset(&none);
-                (void) sigprocmask(SIG_SETMASK, &none, NULL);
-                (void) signal(SIGTERM, SIG_DFL);
-                (void) signal(SIGINT, SIG_DFL);
-                (void) signal(SIGPIPE, SIG_DFL);
-                (void) signal(SIGCHLD, SIG_DFL);
-                process_set_title("vivarium-spawn");
-                st = (struct spawner_state){.config = c, .sock = pair[1]};
+        r = fork_helper("vivarium-spawn", &pid, &pidfd, &sock);
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                st = (struct spawner_state){.config = c, .sock = sock};
                 spawner_main(&st);
         }
-        safe_close(pair[1]);
-        if (pidfd_open_checked(pid, &pidfd) < 0) {
-                (void) kill(pid, SIGKILL);
-                (void) waitpid(pid, NULL, 0);
-                safe_close(pair[0]);
-                return -errno;
-        }
-        (void) fd_set_nonblock(pair[0], true);
-        *ret = (struct spawner){.pid = pid, .pidfd = pidfd, .sock = pair[0]};
+        (void) fd_set_nonblock(sock, true);
+        *ret = (struct spawner){.pid = pid, .pidfd = pidfd, .sock = sock};
         return 0;
 }
 

@@ -206,7 +206,7 @@ report_error(struct run_call *rc)
                 hint = pool_error_hint(-EPERM);
         log_error("%s%s%s", rc->error_message ? rc->error_message : "the request failed", hint ? "; " : "",
                   hint ? hint : "");
-        return rc->error_code == -32602 ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+        return rc->error_code == RPC_INVALID_PARAMS ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
 }
 
 static int

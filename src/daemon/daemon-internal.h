@@ -8,23 +8,10 @@
 
 #include "frame.h"
 #include "list.h"
+#include "msg.h"
 #include "pool.h"
 #include "run.h"
 #include "server.h"
-
-/* Error codes of PROTOCOL.md and docs/PROTOCOL-NOTES.md. */
-enum {
-        RPC_PARSE_ERROR = -32700,
-        RPC_INVALID_REQUEST = -32600,
-        RPC_METHOD_NOT_FOUND = -32601,
-        RPC_INVALID_PARAMS = -32602,
-        RPC_INTERNAL_ERROR = -32603,
-        RPC_OVERLOADED = -32000,
-        RPC_SHUTTING_DOWN = -32001,
-        RPC_NO_SUCH_SESSION = -32002,
-        RPC_NO_SUCH_ENVIRONMENT = -32003,
-        RPC_TOO_MANY_REQUESTS = -32004,
-};
 
 struct server {
         sd_event *event;

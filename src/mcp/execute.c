@@ -125,9 +125,10 @@ service_failed(struct execution *x, int64_t code, const char *message, size_t le
 
         mcp_log(x->req->server, x->req, 3, "the service could not run the code: %.*s", (int) len, message);
         if (asprintf(&text, "The sandbox service could not run the code: %.*s%s", (int) len, message,
-                     code == -32000 || code == -32004 ? ". It is busy; retry in a moment."
-                     : code == -32001                 ? ". It is shutting down."
-                                                      : "") < 0)
+                     code == RPC_OVERLOADED || code == RPC_TOO_MANY_REQUESTS
+                             ? ". It is busy; retry in a moment."
+                     : code == RPC_SHUTTING_DOWN ? ". It is shutting down."
+                                                 : "") < 0)
                 text = NULL;
         conclude(x, mcp_tool_error_result(text ?: "The sandbox service could not run the code."));
         free(text);
@@ -159,7 +160,7 @@ on_run_message(const msgpack_object *m, void *userdata)
         }
         if (proto_map_get_map(m, "result", &result) < 0 || run_result_unpack(result, &x->result) < 0) {
                 const char *bad = "the service sent a malformed result";
-                service_failed(x, JSONRPC_INTERNAL_ERROR, bad, strlen(bad));
+                service_failed(x, RPC_INTERNAL_ERROR, bad, strlen(bad));
                 return -EBADMSG;
         }
         conclude(x, mcp_run_result(&x->result, mcp_server_limits(x->req->server), x->timeout_ms,

@@ -325,11 +325,16 @@ mcp_run_result(const struct run_result *r, const struct mcp_limits *limits, uint
         t.err = stream_text(&r->err, &t.err_truncated);
         if (!t.out || !t.err)
                 goto done;
-        /* The text first: the images get what is left of the size bound. */
-        bare = assemble(r, limits, timeout_ms, v, &t, NULL, r->images_omitted + r->n_images, NULL);
-        size = serialised_size(bare);
-        json_decref(bare);
-        budget = size + MCP_NOTE_SLACK < MCP_RESULT_MAX ? MCP_RESULT_MAX - size - MCP_NOTE_SLACK : 0;
+        /* The text first: the images get what is left of the size bound. The
+         * text alone always fits (its caps see to that), so without figures
+         * there is nothing to measure. */
+        budget = MCP_RESULT_MAX;
+        if (r->n_images > 0) {
+                bare = assemble(r, limits, timeout_ms, v, &t, NULL, r->images_omitted + r->n_images, NULL);
+                size = serialised_size(bare);
+                json_decref(bare);
+                budget = size + MCP_NOTE_SLACK < MCP_RESULT_MAX ? MCP_RESULT_MAX - size - MCP_NOTE_SLACK : 0;
+        }
         images = image_blocks(r, limits, MIN(budget, limits->image_budget_bytes), &omitted, &note);
         if (images)
                 result = assemble(r, limits, timeout_ms, v, &t, images, omitted, note);

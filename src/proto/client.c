@@ -327,7 +327,8 @@ rpc_error_of(const msgpack_object *m, int64_t *ret_code, const char **ret_msg, s
         if (proto_map_get_map(m, "error", &e) < 0)
                 return 0;
         code = proto_map_get(e, "code");
-        *ret_code = code && code->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? code->via.i64 : -32603;
+        *ret_code =
+                code && code->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? code->via.i64 : RPC_INTERNAL_ERROR;
         if (proto_map_get_str(e, "message", ret_msg, ret_len) < 0) {
                 *ret_msg = "";
                 *ret_len = 0;

@@ -10,6 +10,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Error codes of PROTOCOL.md and docs/PROTOCOL-NOTES.md, for the server that
+ * sends them and the faces that read them. */
+enum {
+        RPC_PARSE_ERROR = -32700,
+        RPC_INVALID_REQUEST = -32600,
+        RPC_METHOD_NOT_FOUND = -32601,
+        RPC_INVALID_PARAMS = -32602,
+        RPC_INTERNAL_ERROR = -32603,
+        RPC_OVERLOADED = -32000,
+        RPC_SHUTTING_DOWN = -32001,
+        RPC_NO_SUCH_SESSION = -32002,
+        RPC_NO_SUCH_ENVIRONMENT = -32003,
+        RPC_TOO_MANY_REQUESTS = -32004,
+};
+
 /* Unpack validated data into a zone-backed object (caller destroys the result).
  * str and bin bodies are not copied: the object points into `data`, so it is
  * valid only while that buffer is (for a frame reader: until its next
