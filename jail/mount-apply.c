@@ -139,8 +139,8 @@ mount_device(const char *source, const char *target)
         return 0;
 }
 
-static int
-mount_proc(const char *target)
+int
+jail_mount_proc(const char *target)
 {
         /* subset=pid hides everything in /proc that is not a process (kcore,
          * sysrq-trigger, sys/, ...). Kernels before 5.8 refuse the option: mount
@@ -202,7 +202,7 @@ apply_step(const struct jail_mount *m, const char *old_root, const char *new_roo
                 return r;
         case JAIL_MOUNT_PROC:
                 r = mkdir_p(dst, 0555);
-                return r < 0 ? r : mount_proc(dst);
+                return r < 0 ? r : jail_mount_proc(dst);
         case JAIL_MOUNT_SYMLINK:
                 r = make_mount_point(dst, true);
                 if (r >= 0 && rmdir(dst) < 0)

@@ -54,3 +54,8 @@ const struct jail_mount *jail_mount_plan_find(const struct jail_mount_plan *p, c
  * new_root. Returns -errno and the failing step's index in *ret_step. */
 int jail_mount_plan_apply(const struct jail_mount_plan *p, const char *old_root, const char *new_root,
                           size_t *ret_step);
+
+/* Mount a fresh /proc of the caller's pid namespace on target, showing only
+ * processes (or, on kernels before 5.8, with the dangerous files masked). A
+ * worker mounts its own over the jail's in its private mount namespace. */
+int jail_mount_proc(const char *target);

@@ -19,6 +19,7 @@ pkglibexec_PROGRAMS += vivarium-zygote
 vivarium_zygote_SOURCES = \
 	pool/zygote/main.c pool/zygote/zygote.h \
 	pool/zygote/worker.c \
+	pool/zygote/pidns.c pool/zygote/pidns.h \
 	pool/zygote/python.c pool/zygote/python.h
 # VIV_ZYGOTE_CFLAGS are VIV_CFLAGS, except under --enable-sanitizers: UBSan
 # but no ASan (configure.ac says why). The libraries it links are then built

@@ -123,10 +123,15 @@ zygote_spec(const struct pool_config *c, char *const *preload, uint64_t tmp, uin
         s->tmp_bytes = tmp;
         s->workspace_bytes = ws;
         /* A worker, before it drops everything, changes its ids (SETUID, SETGID),
-         * mounts its private /tmp and /workspace (SYS_ADMIN) and clears its
-         * bounding set (SETPCAP). The zygote itself uses none of them. */
+         * mounts its private /tmp, /workspace and /proc (SYS_ADMIN) and clears
+         * its bounding set (SETPCAP). The zygote creates a pid namespace per
+         * worker and enters it for the fork (SYS_ADMIN); entering it needs
+         * ptrace access to the namespace's init, which shares the zygote's
+         * non-dumpable memory (SYS_PTRACE). All of it within the jail's user
+         * namespace only. */
         s->keep_caps = (UINT64_C(1) << CAP_SETUID) | (UINT64_C(1) << CAP_SETGID) |
-                       (UINT64_C(1) << CAP_SETPCAP) | (UINT64_C(1) << CAP_SYS_ADMIN);
+                       (UINT64_C(1) << CAP_SETPCAP) | (UINT64_C(1) << CAP_SYS_ADMIN) |
+                       (UINT64_C(1) << CAP_SYS_PTRACE);
         *ret = TAKE_PTR(s);
         return 0;
 }

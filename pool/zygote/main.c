@@ -8,7 +8,8 @@
  * Invariants: exactly one thread at every fork (checked); PyOS_BeforeFork /
  * PyOS_AfterFork_* around every fork; non-dumpable, so a worker sharing its
  * uid cannot read its memory; SIGCHLD is blocked and read from a signalfd,
- * and every child is reaped, including orphans reparented to PID 1.
+ * and every child is reaped, including orphans reparented to PID 1. Each
+ * worker is forked into a pid namespace of its own (pidns.h).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -30,20 +31,25 @@
 #include "macro.h"
 #include "msg.h"
 #include "parse-util.h"
+#include "pidns.h"
 #include "python.h"
 #include "seccomp-filter.h"
 #include "validate.h"
 #include "wire.h"
 #include "zygote.h"
 
-#define MAX_WORKERS 64
+/* The pool runs at most 64 workers; a slot stays taken until its worker and
+ * its namespace's init are both reaped, hence the headroom. */
+#define MAX_WORKERS 128
 
 struct worker_slot {
-        pid_t pid;
+        pid_t pid; /* 0 once reaped */
         uint64_t slot;
+        struct worker_pidns ns;
 };
 
 static struct worker_slot workers[MAX_WORKERS];
+static _Alignas(16) char init_stacks[MAX_WORKERS][ZYGOTE_INIT_STACK_SIZE];
 struct sock_fprog worker_filter;
 
 int
@@ -139,8 +145,10 @@ static struct worker_slot *
 slot_free(void)
 {
         for (size_t i = 0; i < MAX_WORKERS; i++)
-                if (workers[i].pid == 0)
+                if (workers[i].pid == 0 && workers[i].ns.init_pid == 0) {
+                        workers[i].ns = (struct worker_pidns){.init_pidfd = -EBADF, .stack = init_stacks[i]};
                         return &workers[i];
+                }
         return NULL;
 }
 
@@ -149,9 +157,13 @@ fork_worker(const struct worker_setup *ws, int fds[WIRE_SPAWN_FDS])
 {
         struct worker_slot *w = slot_free();
         pid_t pid;
+        int r;
 
         if (!w || !single_threaded())
                 return -EAGAIN;
+        r = pidns_enter_new(&w->ns);
+        if (r < 0)
+                return r;
         PyOS_BeforeFork();
         pid = fork();
         if (pid == 0) {
@@ -159,9 +171,15 @@ fork_worker(const struct worker_setup *ws, int fds[WIRE_SPAWN_FDS])
                 worker_main(fds[0], fds[1], fds[2], ws);
         }
         PyOS_AfterFork_Parent();
-        if (pid < 0)
-                return -errno;
-        *w = (struct worker_slot){.pid = pid, .slot = ws->slot};
+        r = pid < 0 ? -errno : 0;
+        if (pidns_leave() < 0)
+                return -EIO; /* ends the zygote: see pidns_leave() */
+        if (r < 0) {
+                pidns_end(&w->ns);
+                return r;
+        }
+        w->pid = pid;
+        w->slot = ws->slot;
         return send_packed(fill_spawned, w);
 }
 
@@ -235,11 +253,13 @@ reap_and_report(void)
                 if (wait4(si.si_pid, NULL, __WALL, &ru) < 0)
                         return;
                 for (size_t i = 0; i < MAX_WORKERS; i++) {
-                        if (workers[i].pid != si.si_pid)
+                        if (pidns_reaped(&workers[i].ns, si.si_pid) || workers[i].pid != si.si_pid)
                                 continue;
                         struct exit_report e = {&workers[i], &si, &ru};
                         (void) send_packed(fill_exit, &e);
                         workers[i].pid = 0;
+                        /* Whatever the code left running dies with the namespace. */
+                        pidns_end(&workers[i].ns);
                 }
         }
 }
@@ -316,7 +336,9 @@ main(int argc, char **argv)
         sigaddset(&mask, SIGCHLD);
         (void) sigprocmask(SIG_BLOCK, &mask, NULL);
         sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        r = sigfd < 0 ? -errno : zygote_python_init(datadir, preload, &error);
+        r = sigfd < 0 ? -errno : pidns_setup();
+        if (r >= 0)
+                r = zygote_python_init(datadir, preload, &error);
         /* Built once here, loaded by every worker: libseccomp takes milliseconds to
          * compile the filter, loading the program takes microseconds. */
         if (r >= 0 && (r = jail_seccomp_export(&(struct jail_seccomp_options){}, &worker_filter)) < 0)

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fd-util.h"
@@ -22,6 +23,7 @@
 #include "lockdown.h"
 #include "log.h"
 #include "macro.h"
+#include "mount-plan.h"
 #include "msg.h"
 #include "python.h"
 #include "validate.h"
@@ -175,14 +177,36 @@ worker_reset_signals(void)
         (void) sigprocmask(SIG_SETMASK, &all, NULL);
 }
 
+/* The kernel mounts a new proc only where one is already fully visible, so
+ * the new one is made beside the jail's, then takes its place. */
+static int
+worker_replace_proc(void)
+{
+        static const char scratch[] = "/tmp/.proc";
+        int r;
+
+        if (mkdir(scratch, 0555) < 0)
+                return -errno;
+        r = jail_mount_proc(scratch);
+        if (r >= 0 && umount2("/proc", MNT_DETACH) < 0)
+                r = -errno;
+        if (r >= 0 && mount(scratch, "/proc", NULL, MS_MOVE, NULL) < 0)
+                r = -errno;
+        if (r >= 0 && rmdir(scratch) < 0)
+                r = -errno;
+        return r;
+}
+
 /* A private mount namespace with fresh tmpfs on /tmp, /workspace and /dev/shm:
  * nothing a request writes is seen by another worker or a later request, and
- * all of it is freed when the worker exits. Done before the hello, off the
- * request's critical path. */
+ * all of it is freed when the worker exits. /proc is mounted anew for the
+ * worker's own pid namespace, so it lists only the worker and its children.
+ * Done before the hello, off the request's critical path. */
 static int
 worker_private_mounts(const struct worker_setup *ws)
 {
         char tmp[96], work[160];
+        int r;
 
         (void) snprintf(tmp, sizeof tmp, "mode=1777,size=%llu,nr_inodes=16384",
                         (unsigned long long) ws->tmp_bytes);
@@ -196,6 +220,9 @@ worker_private_mounts(const struct worker_setup *ws)
             mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                   "mode=1777,size=16m,nr_inodes=1024") < 0)
                 return -errno;
+        r = worker_replace_proc();
+        if (r < 0)
+                return r;
         return chdir("/workspace") < 0 ? -errno : 0;
 }
 
@@ -212,8 +239,14 @@ worker_main(int sock, int out, int err, const struct worker_setup *ws)
 
         worker_arrange_fds(sock, out, err);
         worker_reset_signals();
+        /* A session and process group of its own: calls that name "my process
+         * group" (kill(0, ...), setpriority(PRIO_PGRP, 0), ioprio_set by group)
+         * find the group's members even outside the worker's pid namespace, and
+         * the zygote's group holds the zygote and every other worker. */
+        if (setsid() < 0)
+                worker_fail("starting a session of its own");
         if (worker_private_mounts(ws) < 0)
-                worker_fail("mounting the worker's /tmp and /workspace");
+                worker_fail("mounting the worker's /tmp, /workspace and /proc");
         /* The whole lockdown happens now, before the hello: the slot's uid and the
          * filter are known at fork, so a request pays none of it (loading the
          * seccomp program alone costs hundreds of microseconds), and even the

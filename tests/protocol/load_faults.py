@@ -123,18 +123,6 @@ def alive(pid, start):
     return rest[0] != "Z" and rest[19] == start
 
 
-def nspid(pid):
-    """The pid numbers of pid in each of its pid namespaces, outermost first."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("NSpid:"):
-                    return [int(x) for x in line.split()[1:]]
-    except OSError:
-        pass
-    return []
-
-
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -143,12 +131,13 @@ def pool_procs(daemon):
     """(spawners, zygotes, workers) among the daemon's descendants: a spawner
     is a vivarium-spawn child of the daemon's keeper (vivarium-keeper, the
     daemon's child that starts spawners), a zygote a vivarium-zygote child
-    of a spawner (PID 1 of its jail), a worker a child of a zygote."""
+    of a spawner (PID 1 of its jail), a worker a child of a zygote other than
+    the init of a worker's pid namespace (vivarium-init)."""
     d = descendants(daemon)
     keepers = [p for p, pp, _, comm in d if pp == daemon and comm == "vivarium-keeper"]
     spawners = [p for p, pp, _, comm in d if pp in keepers and comm == "vivarium-spawn"]
     zygotes = [p for p, pp, _, comm in d if pp in spawners and comm == "vivarium-zygote"]
-    workers = [p for p, pp, _, comm in d if pp in zygotes]
+    workers = [p for p, pp, _, comm in d if pp in zygotes and comm != "vivarium-init"]
     return spawners, zygotes, workers
 
 
@@ -320,17 +309,22 @@ def cmd_load(sock, n, conc, window):
 
 # ---------------------------------------------------------------- background load for the faults
 
-SLEEP_CODE = 'import os, time\nprint("pid", os.getpid(), flush=True)\ntime.sleep(0.3)\n"done"'
+# Every worker is pid 2 of its own pid namespace, so a pid printed inside names
+# no worker: the code names its process with a random tag the host can find.
+TAG_CODE = ('import ctypes, os\ntag = "vl" + os.urandom(6).hex()\n'
+            'ctypes.CDLL(None).prctl(15, tag.encode(), 0, 0, 0)\nprint("tag", tag, flush=True)\n')
+TAG_RE = rb"tag (vl[0-9a-f]+)"
+SLEEP_CODE = TAG_CODE + 'import time\ntime.sleep(0.3)\n"done"'
 
 
 class BgLoad:
-    """n runs of SLEEP_CODE (streamed, so we learn each one's pid inside the
-    jail as it starts) over conc connections, one request at a time on each."""
+    """n runs of SLEEP_CODE (streamed, so we learn each one's tag as it
+    starts) over conc connections, one request at a time on each."""
 
     def __init__(self, sock, n=200, conc=8, timeout_ms=10000):
         self.sock, self.timeout_ms = sock, timeout_ms
         self.lock = threading.Lock()
-        self.recs = {}  # id -> {"sent", "pid", "started", "resp", "t"}
+        self.recs = {}  # id -> {"sent", "tag", "started", "resp", "t"}
         self.extra = []  # messages for no request of ours, or a second final
         self.failures = []
         ids = list(range(1, n + 1))
@@ -349,7 +343,7 @@ class BgLoad:
         try:
             for i in ids:
                 with self.lock:
-                    self.recs[i] = {"sent": time.monotonic(), "pid": None, "started": None,
+                    self.recs[i] = {"sent": time.monotonic(), "tag": None, "started": None,
                                     "resp": None, "t": None}
                 c.send(i, "run", {"code": SLEEP_CODE, "timeout_ms": self.timeout_ms, "stream": True})
                 while True:
@@ -361,9 +355,9 @@ class BgLoad:
                             continue
                         r = self.recs[i]
                         if "event" in m:
-                            g = re.search(rb"pid (\d+)", m.get("data") or b"")
-                            if g and r["pid"] is None:
-                                r["pid"], r["started"] = int(g.group(1)), now
+                            g = re.search(TAG_RE, m.get("data") or b"")
+                            if g and r["tag"] is None:
+                                r["tag"], r["started"] = g.group(1).decode(), now
                             continue
                         r["resp"], r["t"] = m, now
                         break
@@ -386,10 +380,10 @@ class BgLoad:
             return sum(1 for r in self.recs.values() if r["resp"] is not None)
 
     def running(self):
-        """[(id, pid inside the jail)] of requests started and not answered."""
+        """[(id, tag)] of requests started and not answered."""
         with self.lock:
-            return [(i, r["pid"]) for i, r in self.recs.items()
-                    if r["pid"] is not None and r["resp"] is None]
+            return [(i, r["tag"]) for i, r in self.recs.items()
+                    if r["tag"] is not None and r["resp"] is None]
 
     def join(self, timeout=120):
         deadline = time.monotonic() + timeout
@@ -419,13 +413,16 @@ def wait_mid_load(bg, answered=16, timeout=60):
     return wait_for(lambda: bg.answered() >= answered and bg.running(), timeout, 0.01)
 
 
-def worker_host_pid(daemon, inner):
-    """The host pid of the worker whose pid in its jail is inner."""
+def worker_host_pid(daemon, tag):
+    """The host pid of the worker that named itself tag."""
     _, _, workers = pool_procs(daemon)
     for p in workers:
-        ns = nspid(p)
-        if len(ns) >= 2 and ns[-1] == inner:
-            return p
+        try:
+            with open(f"/proc/{p}/comm") as f:
+                if f.read().strip() == tag:
+                    return p
+        except OSError:
+            pass
     return None
 
 
@@ -437,8 +434,8 @@ def cmd_fault_worker(sock, daemon):
     if wait_mid_load(bg):
         while time.monotonic() < deadline and victim is None:
             # The one that started last has the longest still to run.
-            for i, inner in sorted(bg.running(), key=lambda x: -bg.recs[x[0]]["started"]):
-                hp = worker_host_pid(daemon, inner)
+            for i, tag in sorted(bg.running(), key=lambda x: -bg.recs[x[0]]["started"]):
+                hp = worker_host_pid(daemon, tag)
                 if not hp:
                     continue
                 t_kill = time.monotonic()
@@ -453,7 +450,7 @@ def cmd_fault_worker(sock, daemon):
     if not ok(victim is not None, f"{what}: found a busy worker (a child of the zygote) mid-load"):
         bg.join()
         return
-    diag(f"killed worker {victim} (pid {bg.recs[target]['pid']} in its jail), running request {target}")
+    diag(f"killed worker {victim} (tagged {bg.recs[target]['tag']}), running request {target}")
     bg.check_complete(what, 200)
     m = bg.recs[target]["resp"]
     res = (m or {}).get("result") or {}
@@ -491,7 +488,7 @@ def cmd_fault_zygote(sock, daemon, victim_kind):
         bg.join()
         return
     with bg.lock:
-        running = {i for i, r in bg.recs.items() if r["pid"] is not None and r["resp"] is None}
+        running = {i for i, r in bg.recs.items() if r["tag"] is not None and r["resp"] is None}
     t_kill = time.monotonic()
     os.kill(victim, 9)
     diag(f"killed the {victim_kind} {victim} with {len(running)} requests running")
@@ -587,7 +584,7 @@ def write3(data, then=""):
 
 
 def sendfds(data, fds, then=""):
-    return (f"import array, os, socket\nprint('pid', os.getpid(), flush=True)\n"
+    return (f"import array, os, socket\n"
             f"s = socket.socket(fileno=3)\n"
             f"s.sendmsg([{data!r}], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', {fds!r}))])\n"
             f"{then}")
@@ -651,8 +648,7 @@ def cmd_hostile(sock, daemon, idle):
 
     # A forged but valid result, then the code goes on: the answer comes at
     # once and the worker is killed.
-    code = ("import os\nprint('pid', os.getpid(), flush=True)\n"
-            f"os.write(3, {result_frame()!r})\nimport time\ntime.sleep(5)\n'late'")
+    code = (TAG_CODE + f"os.write(3, {result_frame()!r})\nimport time\ntime.sleep(5)\n'late'")
     t0 = time.monotonic()
     r = c.run(code, timeout_ms=10000)
     dt = time.monotonic() - t0
@@ -662,13 +658,12 @@ def cmd_hostile(sock, daemon, idle):
     busy = wait_for(lambda: (lambda st: st["busy_workers"] == 0 and st)(c.status()), 1.0, 0.02)
     ok(bool(busy), "hostile: a forged result then sleep(5): busy_workers is 0 within 1 s",
        short(c.status(), 600))
-    g = re.search(rb"pid (\d+)", r.get("stdout") or b"")
-    if ok(g is not None, "hostile: a forged result then sleep(5): its output (its pid) came with it",
+    g = re.search(TAG_RE, r.get("stdout") or b"")
+    if ok(g is not None, "hostile: a forged result then sleep(5): its output (its tag) came with it",
           short(r.get("stdout"))):
-        inner = int(g.group(1))
-        gone = wait_for(lambda: worker_host_pid(daemon, inner) is None, 1.0, 0.02)
-        ok(gone, f"hostile: a forged result then sleep(5): the worker (pid {inner} in its jail) "
-           "is killed within 1 s")
+        tag = g.group(1).decode()
+        gone = wait_for(lambda: worker_host_pid(daemon, tag) is None, 1.0, 0.02)
+        ok(gone, f"hostile: a forged result then sleep(5): the worker (tagged {tag}) is killed within 1 s")
 
     # File descriptors passed over the socket are not kept by the dispatcher:
     # once the pool is at rest again, its fd count is what it was at rest.

@@ -146,12 +146,14 @@ def pool_procs(daemon):
     """(spawners, zygotes, workers) among a daemon's descendants: a spawner
     is a vivarium-spawn (a child of the daemon or of its keeper), a zygote a
     vivarium-zygote child of a spawner, a worker a child of a zygote that is
-    not on its way out (a worker that has answered switches to SCHED_IDLE
-    and may take a while to exit)."""
+    neither the init of a worker's pid namespace (vivarium-init) nor on its
+    way out (a worker that has answered switches to SCHED_IDLE and may take a
+    while to exit)."""
     d = [x for x in descendants(daemon) if x[4] != "Z"]
     spawners = [p for p, pp, _, comm, _s in d if comm == "vivarium-spawn"]
     zygotes = [p for p, pp, _, comm, _s in d if pp in spawners and comm == "vivarium-zygote"]
-    workers = [p for p, pp, _, comm, _s in d if pp in zygotes and sched_policy(p) not in (SCHED_IDLE, None)]
+    workers = [p for p, pp, _, comm, _s in d
+               if pp in zygotes and comm != "vivarium-init" and sched_policy(p) not in (SCHED_IDLE, None)]
     return spawners, zygotes, workers
 
 

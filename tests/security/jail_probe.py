@@ -145,12 +145,14 @@ NR = dict(
     msgget=68, msgsnd=69, msgrcv=70, msgctl=71, flock=73, getcwd=79,
     sysinfo=99, ptrace=101, getuid=102, syslog=103, rt_sigqueueinfo=129,
     mknod=133, uselib=134, personality=135, ustat=136, sysfs=139,
-    setpriority=141, sched_setscheduler=144, vhangup=153, modify_ldt=154,
+    getpriority=140, setpriority=141, sched_setscheduler=144,
+    sched_getscheduler=145, vhangup=153, modify_ldt=154,
     pivot_root=155, _sysctl=156, adjtimex=159, chroot=161, acct=163,
     settimeofday=164, mount=165, umount2=166, swapon=167, swapoff=168,
     reboot=169, sethostname=170, setdomainname=171, iopl=172, ioperm=173,
     create_module=174, init_module=175, delete_module=176, get_kernel_syms=177,
     query_module=178, quotactl=179, nfsservctl=180, sched_setaffinity=203,
+    sched_getaffinity=204,
     io_setup=206, lookup_dcookie=212, semtimedop=220, clock_settime=227,
     tgkill=234, mbind=237, mq_open=240, mq_unlink=241, mq_timedsend=242,
     mq_timedreceive=243, mq_notify=244, mq_getsetattr=245, kexec_load=246,
@@ -333,8 +335,8 @@ def descendants_of(pid):
 
 
 def other_jail_pids():
-    """Processes of the jail that are neither pid 1, nor us, nor ours: the
-    other warm workers of a daemon's zygote (none in a one-shot jail)."""
+    """Processes we can see that are neither pid 1 (our namespace's init), nor
+    us, nor ours: none, since every worker has its own pid namespace."""
     me = os.getpid()
     ours = descendants_of(me)
     return [p for p in numeric_proc_entries() if p not in (1, me) and p not in ours]
@@ -387,11 +389,11 @@ def set_comm(name):
 
 
 def inside_jail():
-    """True in a vivarium jail: its own pid namespace under the zygote, its
+    """True in a vivarium jail: its own pid namespace under its init, its
     own hostname. Outside one (on a host, say), some checks would act on the
     real system: signals to pid 1, kill(-1), chroot."""
     try:
-        return (read("/proc/1/comm").strip() == "vivarium-zygote" and os.getpid() < 100000
+        return (read("/proc/1/comm").strip() == "vivarium-init" and os.getpid() < 100000
                 and socket.gethostname() == "vivarium" and os.path.isdir("/workspace"))
     except OSError:
         return False

@@ -274,7 +274,7 @@ def _():
                        {E.ETXTBSY, E.EROFS, E.EACCES, E.EPERM}, "open(%s, O_WRONLY)" % p)
 
 
-@check("fs: the zygote's memory and environment cannot be read")
+@check("fs: pid 1's memory and environment (its init shares the zygote's memory) cannot be read")
 def _():
     for p in ("/proc/1/mem", "/proc/1/environ"):
         try:

@@ -1,72 +1,79 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """THREATS.md §D, processes, seen from inside one jail.
 
-The pid namespace (pid 1 is the zygote, our pid is small, /proc lists only
-the jail), and orphans and zombies.  A one-shot `vivarium run` jail holds the
-zygote and this worker only; a daemon's jail also holds the zygote's other
-warm workers, so those assertions are parameterised by VIA.  What outlives a
-request (a daemonised grandchild, the zombie left here) is judged by the
-runners after the request ends.
+The worker's own pid namespace: pid 1 is its init (vivarium-init), the
+worker is pid 2 with its parent (the zygote) outside the namespace, /proc
+lists only the worker, its init and its children, and no other pid can be
+named in a system call: not the zygote, not another worker, not the host.
+Orphans and zombies.  What outlives a request (a daemonised grandchild, the
+zombie left here) is judged by the runners after the request ends.
 """
 
 import os
+import signal
 import time
 
 from jail_probe import *  # noqa: F401,F403 (the bundler drops this line)
 
-# The runner sends the bundle to a fresh daemon, so even there few pids have
-# been used; a one-shot jail has only the zygote before us.
-PID_MAX_SMALL = 10 if VIA == "run" else 1000
-# The zygote keeps a couple of warm workers besides the one that runs us.
-PROCS_MAX = 3 if VIA == "run" else 12
+# Pids are numbered per namespace: the zygote's (a few hundred pids at most
+# in a test daemon) and the host's lie below this bound too, so a pid that a
+# worker could name outside its own namespace would be found by the scan.
+SCAN_PIDS = 32768
 
 
-@check("pid ns: pid 1 is vivarium-zygote and is our parent")
+def family():
+    """Pid 1, us and our descendants: all a worker should see."""
+    return {1, os.getpid()} | descendants_of(os.getpid())
+
+
+@check("pid ns: pid 1 is vivarium-init, we are pid 2, our parent is outside the namespace")
 def _():
     comm = read("/proc/1/comm").strip()
-    expect(comm == "vivarium-zygote", "/proc/1/comm = %r" % comm)
-    expect(os.getppid() == 1, "getppid() = %d" % os.getppid())
+    expect(comm == "vivarium-init", "/proc/1/comm = %r" % comm)
+    expect(os.getpid() == 2, "getpid() = %d" % os.getpid())
+    expect(os.getppid() == 0, "getppid() = %d" % os.getppid())
 
 
-@check("pid ns: own pid is small (< %d through %s)" % (PID_MAX_SMALL, VIA))
+@check("processes: the worker leads a session and process group of its own (kill(0, ...) and "
+       "setpriority(PRIO_PGRP, 0) reach only its own processes)")
 def _():
-    expect(os.getpid() < PID_MAX_SMALL, "getpid() = %d" % os.getpid())
-    return "getpid() = %d" % os.getpid()
+    me = os.getpid()
+    expect(os.getsid(0) == me and os.getpgrp() == me,
+           "getsid() = %d, getpgrp() = %d, getpid() = %d" % (os.getsid(0), os.getpgrp(), me))
 
 
-@check("pid ns: /proc lists only a handful of processes (at most %d besides ours)" % PROCS_MAX)
+@check("pid ns: /proc lists only pid 1, this worker and its children")
 def _():
     pids = numeric_proc_entries()
-    ours = descendants_of(os.getpid()) | {os.getpid()}
-    others = [p for p in pids if p not in ours]
-    expect(len(others) <= PROCS_MAX, "/proc pids: %s" % pids)
+    others = [p for p in pids if p not in family()]
+    expect(not others, "/proc pids: %s" % pids)
     return "/proc pids: %s" % pids
 
 
-@check("pid ns: every other process is the zygote or one of its children")
+@check("pid ns: no pid outside the worker's family can be named (kill(p, 0) is ESRCH for p < %d)" % SCAN_PIDS)
 def _():
-    bad = []
-    for p in other_jail_pids():
-        ppid = proc_ppid(p)
-        if ppid not in (1, -1):  # -1: it just went away
-            bad.append("%d (ppid %d, %s)" % (p, ppid, read("/proc/%d/comm" % p).strip()))
-    expect(not bad, "processes outside the zygote's family: %s" % bad)
+    ours = family()
+    named = []
+    for p in range(1, SCAN_PIDS):
+        if p in ours:
+            continue
+        r, e = raw(NR["kill"], p, 0)
+        if r != -1 or e != E.ESRCH:
+            named.append("%d (%s)" % (p, ename(e) if r == -1 else "allowed"))
+    expect(not named, "pids that exist for us: %s" % named[:20])
 
 
-if VIA == "run":
-    @check("pid ns: a one-shot jail holds only the zygote and this worker")
-    def _():
-        others = other_jail_pids()
-        expect(not others, "other processes: %s" % others)
-else:
-    @check("pid ns: the other processes of a daemon's jail are warm workers (children of pid 1)")
-    def _():
-        others = other_jail_pids()
-        expect(others, "no other warm worker is visible (the daemon runs --workers 2)")
-        names = {p: read("/proc/%d/comm" % p).strip() for p in others}
-        bad = {p: n for p, n in names.items() if n != "vivarium-zygote" or proc_ppid(p) != 1}
-        expect(not bad, "not warm workers: %s" % bad)
-        return "other workers: %s" % sorted(others)
+@check("pid ns: pid 1 survives SIGKILL and SIGTERM from the worker (it has no handler; EPERM as root)")
+def _():
+    start = read("/proc/1/stat").rsplit(")", 1)[1].split()[19]
+    results = []
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        r, e = raw(NR["kill"], 1, sig)
+        results.append("%s: %s" % (sig.name, "delivered" if r == 0 else ename(e)))
+    time.sleep(0.1)
+    alive = os.path.exists("/proc/1") and read("/proc/1/stat").rsplit(")", 1)[1].split()[19] == start
+    expect(alive, "pid 1 is gone or was replaced (%s)" % ", ".join(results))
+    return ", ".join(results)
 
 
 @check("processes: an orphan is reparented to pid 1 and reaped when it exits")

@@ -310,7 +310,7 @@ def cleanup_for(name):
 def eperm_check(name, args, want=E.EPERM):
     def fn():
         if name == "ptrace" and args[0] == 16:
-            # A successful attach would stop the zygote: try it from a child,
+            # A successful attach would stop pid 1: try it from a child,
             # whose exit detaches it again.
             status, out = in_child(lambda: raw(NR[name], *args))
             expect(out == repr((-1, E.EPERM)), "ptrace(PTRACE_ATTACH, 1) in a child: %s, %s"
