@@ -5,6 +5,7 @@
  * it cannot see or change its limits (THREATS.md §C: no release_agent).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
@@ -238,24 +239,47 @@ jail_cgroup_attach(struct jail_cgroup *cg, pid_t pid)
         return 0;
 }
 
-int
-jail_cgroup_oom_kills(struct jail_cgroup *cg, uint64_t *ret)
+static int
+parse_oom_kills(const char *text, uint64_t *ret)
 {
-        char path[1300];
-        _cleanup_free_ char *text = NULL;
-        const char *key;
-        int r;
+        const char *key = strstr(text, "oom_kill ");
 
-        (void) snprintf(path, sizeof path, "%s/%s", cg->dirs[0],
-                        cg->mode == JAIL_CGROUP_V2 ? "memory.events" : "memory.oom_control");
-        r = read_file_bounded(path, 64 << 10, &text, NULL);
-        if (r < 0)
-                return r;
-        key = strstr(text, "oom_kill ");
         if (!key)
                 return -ENOENT;
         *ret = strtoull(key + strlen("oom_kill "), NULL, 10);
         return 0;
+}
+
+int
+jail_cgroup_oom_fd(struct jail_cgroup *cg, int *ret_fd)
+{
+        char path[1300];
+        int fd;
+
+        (void) snprintf(path, sizeof path, "%s/%s", cg->dirs[0],
+                        cg->mode == JAIL_CGROUP_V2 ? "memory.events" : "memory.oom_control");
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        *ret_fd = fd;
+        return 0;
+}
+
+int
+jail_cgroup_oom_kills_fd(int fd, uint64_t *ret)
+{
+        char text[4096];
+        ssize_t n;
+
+        /* A cgroup file is generated afresh on each read from offset 0 (no
+         * pread on a seq_file: seek back first). */
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return -errno;
+        n = read(fd, text, sizeof text - 1);
+        if (n < 0)
+                return -errno;
+        text[n] = 0;
+        return parse_oom_kills(text, ret);
 }
 
 static void
@@ -321,6 +345,14 @@ jail_cgroup_free(struct jail_cgroup *cg)
         if (!cg)
                 return NULL;
         (void) jail_cgroup_kill(cg);
+        return jail_cgroup_remove(cg);
+}
+
+struct jail_cgroup *
+jail_cgroup_remove(struct jail_cgroup *cg)
+{
+        if (!cg)
+                return NULL;
         for (size_t i = 0; i < ELEMENTSOF(cg->dirs); i++) {
                 if (!cg->dirs[i])
                         continue;

@@ -25,11 +25,20 @@ enum jail_cgroup_mode jail_cgroup_detect(void);
 int jail_cgroup_create(enum jail_cgroup_mode mode, const char *name, uint64_t memory_bytes,
                        uint64_t pids_max, struct jail_cgroup **ret);
 int jail_cgroup_attach(struct jail_cgroup *cg, pid_t pid);
-/* How many processes the kernel's OOM killer killed in this group. */
-int jail_cgroup_oom_kills(struct jail_cgroup *cg, uint64_t *ret);
+/* Open the group's OOM counter file read-only (memory.events on v2,
+ * memory.oom_control on v1): whoever holds the descriptor can read the count
+ * later without any right on the cgroup tree. */
+int jail_cgroup_oom_fd(struct jail_cgroup *cg, int *ret_fd);
+/* How many processes the kernel's OOM killer killed in the group whose
+ * counter file `fd` is (from jail_cgroup_oom_fd()). */
+int jail_cgroup_oom_kills_fd(int fd, uint64_t *ret);
 /* Kill every process in the group: cgroup.kill on v2, freeze-kill-thaw with
  * the v1 freezer, else each member of cgroup.procs. */
 int jail_cgroup_kill(struct jail_cgroup *cg);
 
 /* Kill what is left and remove the group (its processes must be gone; retried briefly while they exit). */
 struct jail_cgroup *jail_cgroup_free(struct jail_cgroup *cg);
+/* Remove the group without killing: for one whose processes are dying anyway
+ * (their pid namespace ends). No freezing, so a caller killed midway leaves
+ * no frozen, unkillable process behind. */
+struct jail_cgroup *jail_cgroup_remove(struct jail_cgroup *cg);

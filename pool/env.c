@@ -121,6 +121,23 @@ env_lose_zygote(struct pool_env *e, enum env_state next, int error, const char *
         arm_retry(e, backoff_usec(next == ENV_FAILED ? e->failures++ : e->restarts++));
 }
 
+void
+env_on_cgroup_event(struct pool_env *e, const struct spawner_event *ev)
+{
+        struct list_node *n, *tmp;
+
+        list_for_each_safe(n, tmp, &e->workers)
+        {
+                struct worker *w = list_entry(n, struct worker, node);
+                if (w->cgroup_ref == ev->ref && w->cgroup_pending) {
+                        worker_on_cgroup(w, ev->control_fd, ev->error);
+                        return;
+                }
+        }
+        /* For a worker already gone: its "uncgroup" is on its way. */
+        safe_close(ev->control_fd);
+}
+
 static struct worker *
 worker_by_slot(struct pool_env *e, uint64_t slot)
 {
@@ -234,6 +251,9 @@ env_on_spawner_event(struct pool_env *e, const struct spawner_event *ev)
                         return; /* the control socket's end of file says it better */
                 env_lose_zygote(e, ENV_BACKOFF, -ECONNRESET, "the zygote died");
                 return;
+        case SPAWNER_CGROUP:
+        case SPAWNER_CGROUP_FAILED:
+                return; /* env_on_cgroup_event()'s */
         }
 }
 

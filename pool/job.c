@@ -188,7 +188,7 @@ send_run(struct pool_job *j, struct worker *w)
         proto_pack_key_uint(&pk, "nproc", c->nproc);
         proto_pack_key_uint(&pk, "nofile", c->nofile);
         proto_pack_key_uint(&pk, "fsize", c->fsize_bytes);
-        proto_pack_key_uint(&pk, "as_bytes", w->cgroup ? 0 : c->memory_bytes);
+        proto_pack_key_uint(&pk, "as_bytes", w->oom_fd >= 0 ? 0 : c->memory_bytes);
         /* The worker's socket is non-blocking on our side; the request may be
          * large (16 MiB of code and stdin), so write it blocking. */
         (void) fd_set_nonblock(w->sock, false);
@@ -259,8 +259,10 @@ classify(struct pool_job *j)
         int sig = w && w->exited ? w->exit_signal : 0, code = w && w->exited ? w->exit_code : 0;
         uint64_t ooms = 0;
 
-        if (w && w->cgroup)
-                (void) jail_cgroup_oom_kills(w->cgroup, &ooms);
+        /* Read now, synchronously: the kernel counts an OOM kill before the
+         * victim dies, so the count is final once the exit was reported. */
+        if (w && w->oom_fd >= 0)
+                (void) jail_cgroup_oom_kills_fd(w->oom_fd, &ooms);
         if (j->cancelled) {
                 r->status = RUN_CANCELLED;
                 set_detail(r, "the request was cancelled");

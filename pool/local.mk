@@ -12,6 +12,9 @@ libpool_a_SOURCES = \
 	pool/job.c \
 	pool/wire.c \
 	pool/spawner.c pool/spawner.h \
+	pool/spawner-client.c \
+	pool/spawner-msg.c \
+	pool/spawner-cgroup.c \
 	pool/keeper.c pool/keeper.h
 libpool_a_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS) $(SYSTEMD_CFLAGS)
 

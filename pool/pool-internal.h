@@ -45,8 +45,12 @@ struct worker {
         pid_t inside_pid, host_pid;
         int pidfd, sock, out, err;
         sd_event_source *sock_src, *out_src, *err_src, *retire_timer;
-        struct jail_cgroup *cgroup; /* created at its hello; removing it when the worker
-                                     * is gone also kills what the code left behind */
+        /* Its cgroup, made by the spawner after the hello (the worker stays
+         * STARTING until the answer) and removed when the worker is gone,
+         * which kills what the code left behind. */
+        uint64_t cgroup_ref; /* 0: none asked for */
+        bool cgroup_pending;
+        int oom_fd; /* the group's OOM counter; -EBADF: no group, rlimits apply */
         struct proto_frame_reader *reader;
         struct pool_job *job;
         bool exited; /* the zygote reported its exit */
@@ -95,7 +99,7 @@ struct pool {
         struct keeper keeper; /* starts spawners: the dispatcher never forks again */
         struct spawner spawner;
         sd_event_source *spawner_src;
-        uint64_t next_zygote_id;
+        uint64_t next_zygote_id, next_cgroup_ref;
         bool range_ids; /* a subordinate range: a uid per worker slot */
         enum jail_cgroup_mode cgroup_mode;
         struct pool_env *env; /* the default environment */
@@ -111,6 +115,8 @@ void env_schedule_dispatch(struct pool_env *e);
 void env_worker_gone(struct pool_env *e, struct worker *w);
 /* A worker died before its hello; after a few in a row the environment fails. */
 void env_worker_start_failed(struct pool_env *e, int error);
+/* The spawner's answer to a worker's cgroup request. */
+void env_on_cgroup_event(struct pool_env *e, const struct spawner_event *ev);
 
 /* worker.c */
 int worker_spawn(struct pool_env *e, struct worker **ret);
@@ -118,6 +124,8 @@ void worker_kill(struct worker *w);
 void worker_on_exit_report(struct worker *w, const msgpack_object *m);
 struct worker *worker_free(struct worker *w);
 int worker_drain(struct worker *w);
+/* The spawner made the worker's cgroup (oom_fd >= 0, taken) or could not. */
+void worker_on_cgroup(struct worker *w, int oom_fd, int error);
 /* The job got its result: answer now, let the worker exit (or kill it soon). */
 void worker_retire(struct worker *w);
 

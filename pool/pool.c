@@ -45,6 +45,10 @@ on_spawner(sd_event_source *src, int fd, uint32_t revents, void *userdata)
         int r;
 
         while ((r = spawner_receive(&p->spawner, &ev)) > 0) {
+                if (ev.type == SPAWNER_CGROUP || ev.type == SPAWNER_CGROUP_FAILED) {
+                        env_on_cgroup_event(p->env, &ev);
+                        continue;
+                }
                 env_on_spawner_event(p->env, &ev);
                 if (ev.type == SPAWNER_STARTED && ev.id != p->env->zygote_id)
                         (void) close(ev.control_fd); /* a zygote given up on: closing ends it */

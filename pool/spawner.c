@@ -4,8 +4,9 @@
  * for the message set. Trust zone: trusted (it runs our code only), but small
  * on purpose: it builds jails and starts zygotes, nothing else, so it can be
  * audited in one sitting, and it is the process that keeps the privileges
- * for that once the dispatcher drops its own (not done yet: see
- * vivarium-security(7)).
+ * for that once the dispatcher drops its own (to the service user, see
+ * vivarium-security(7)): it also makes, fills and removes the workers'
+ * cgroups (spawner-cgroup.c), which an unprivileged dispatcher cannot.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "fd-util.h"
 #include "jail.h"
 #include "log.h"
@@ -42,7 +44,9 @@ struct jail_entry {
 struct spawner_state {
         const struct pool_config *config;
         int sock;
+        enum jail_cgroup_mode cgroup_mode;
         struct jail_entry jails[SPAWNER_MAX_JAILS];
+        struct spawner_cgroup cgroups[SPAWNER_MAX_CGROUPS];
 };
 
 static const char *const zygote_env[] = {
@@ -63,28 +67,6 @@ static const char *const zygote_env[] = {
         "ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=0",
 #endif
 };
-
-static int
-send_packed(int sock, msgpack_sbuffer *sb, int fd)
-{
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } control = {};
-        struct iovec iov = {sb->data, sb->size};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-
-        if (fd >= 0) {
-                mh.msg_control = &control;
-                mh.msg_controllen = sizeof control;
-                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(c), &fd, sizeof(int));
-        }
-        return sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t) sb->size ? 0 : -errno;
-}
 
 /* Build the spec of a zygote's jail: the zygote binary and the runner
  * directory bound read-only, a synthesized environment, the control socket as
@@ -150,7 +132,7 @@ reply_failed(struct spawner_state *st, uint64_t id, int error, const char *messa
         proto_pack_str(&pk, "error");
         msgpack_pack_int(&pk, error);
         proto_pack_key_str(&pk, "message", message ? message : "");
-        (void) send_packed(st->sock, &sb, -EBADF);
+        (void) spawner_send(st->sock, &sb, -EBADF);
         msgpack_sbuffer_destroy(&sb);
 }
 
@@ -189,45 +171,105 @@ start_zygote(struct spawner_state *st, uint64_t id, char *const *preload, uint64
         msgpack_pack_map(&pk, 2);
         proto_pack_key_str(&pk, "type", "started");
         proto_pack_key_uint(&pk, "id", id);
-        (void) send_packed(st->sock, &sb, pair[0]);
+        (void) spawner_send(st->sock, &sb, pair[0]);
+        msgpack_sbuffer_destroy(&sb);
+}
+
+static struct jail_entry *
+jail_by_id(struct spawner_state *st, uint64_t id)
+{
+        for (size_t i = 0; id != 0 && i < SPAWNER_MAX_JAILS; i++)
+                if (st->jails[i].proc.pid > 0 && st->jails[i].id == id)
+                        return &st->jails[i];
+        return NULL;
+}
+
+static void
+make_cgroup(struct spawner_state *st, const struct spawner_request *rq)
+{
+        struct jail_entry *e = jail_by_id(st, rq->id);
+        _cleanup_close_ int fd = -EBADF;
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        int r = e ? spawner_cgroup_add(st->cgroups, st->config, st->cgroup_mode, e->id, e->proc.pid, rq->ref,
+                                       rq->fd, &fd)
+                  : -ESRCH;
+
+        if (r < 0)
+                log_debug_errno(r, "spawner: no cgroup for worker ref %llu: %m",
+                                (unsigned long long) rq->ref);
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, r < 0 ? 3 : 2);
+        proto_pack_key_str(&pk, "type", r < 0 ? "cgroup_failed" : "cgroup");
+        proto_pack_key_uint(&pk, "ref", rq->ref);
+        if (r < 0) {
+                proto_pack_str(&pk, "error");
+                msgpack_pack_int(&pk, r);
+        }
+        (void) spawner_send(st->sock, &sb, fd);
         msgpack_sbuffer_destroy(&sb);
 }
 
 static int
-handle_request(struct spawner_state *st, const void *data, size_t size)
+handle_request(struct spawner_state *st, const void *data, size_t size, int fd)
 {
-        msgpack_unpacked m;
-        const msgpack_object *arr;
-        uint64_t id, tmp = 0, ws = 0;
-        char **preload = NULL;
-        int r = proto_validate_map(data, size, NULL, NULL);
+        struct spawner_request rq;
+        struct jail_entry *e;
+        int r = spawner_request_parse(data, size, fd, &rq);
 
-        if (r < 0 || (r = proto_unpack(data, size, &m)) < 0)
+        if (r < 0)
                 return r;
-        if (proto_map_get_uint(&m.data, "id", &id) < 0)
-                r = -EBADMSG;
-        else if (wire_type_is(&m.data, "kill")) {
-                for (size_t i = 0; i < SPAWNER_MAX_JAILS; i++)
-                        if (st->jails[i].proc.pid > 0 && st->jails[i].id == id)
-                                (void) pidfd_signal(st->jails[i].proc.pidfd, SIGKILL);
-        } else if (wire_type_is(&m.data, "zygote") && proto_map_get_array(&m.data, "preload", &arr) == 0 &&
-                   proto_map_get_uint(&m.data, "tmp_bytes", &tmp) == 0 &&
-                   proto_map_get_uint(&m.data, "workspace_bytes", &ws) == 0 &&
-                   (preload = calloc(arr->via.array.size + 1, sizeof(char *)))) {
-                for (uint32_t i = 0; r >= 0 && i < arr->via.array.size; i++) {
-                        const msgpack_object *o = &arr->via.array.ptr[i];
-                        preload[i] = o->type == MSGPACK_OBJECT_STR ? strndup(o->via.str.ptr, o->via.str.size)
-                                                                   : NULL;
-                        if (!preload[i] || !module_name_is_valid(preload[i]))
-                                r = -EBADMSG;
-                }
-                if (r >= 0)
-                        start_zygote(st, id, preload, tmp, ws);
-                strv_free(preload);
-        } else
-                r = -EBADMSG;
-        msgpack_unpacked_destroy(&m);
-        return r;
+        switch (rq.type) {
+        case SPAWNER_REQUEST_ZYGOTE:
+                start_zygote(st, rq.id, rq.preload, rq.tmp_bytes, rq.workspace_bytes);
+                break;
+        case SPAWNER_REQUEST_KILL:
+                e = jail_by_id(st, rq.id);
+                if (e)
+                        (void) pidfd_signal(e->proc.pidfd, SIGKILL);
+                break;
+        case SPAWNER_REQUEST_CGROUP:
+                make_cgroup(st, &rq);
+                break;
+        case SPAWNER_REQUEST_UNCGROUP:
+                spawner_cgroup_remove(st->cgroups, rq.ref);
+                break;
+        }
+        spawner_request_done(&rq);
+        return 0;
+}
+
+/* One packet and the descriptor it may carry; more than one, or a truncated
+ * packet, is malformed (and whatever came is closed). */
+static ssize_t
+receive(int sock, char *buf, size_t size, int *ret_fd)
+{
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control;
+        struct iovec iov = {buf, size};
+        struct msghdr mh = {
+                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof control};
+        ssize_t n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+
+        *ret_fd = -EBADF;
+        if (n < 0)
+                return -errno;
+        if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                int fds[1];
+                memcpy(fds, CMSG_DATA(c), MIN(k, (size_t) 1) * sizeof(int));
+                if (k >= 1)
+                        *ret_fd = fds[0];
+        }
+        if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+                *ret_fd = safe_close(*ret_fd);
+                return -EBADMSG;
+        }
+        return n;
 }
 
 static void
@@ -249,10 +291,11 @@ reap(struct spawner_state *st)
                 proto_pack_key_uint(&pk, "id", e->id);
                 proto_pack_key_uint(&pk, "code", sig ? 0 : (uint64_t) si.si_status);
                 proto_pack_key_uint(&pk, "signal", sig ? (uint64_t) si.si_status : 0);
-                (void) send_packed(st->sock, &sb, -EBADF);
+                (void) spawner_send(st->sock, &sb, -EBADF);
                 msgpack_sbuffer_destroy(&sb);
                 e->proc.pidfd = safe_close(e->proc.pidfd);
                 e->proc.pid = 0;
+                spawner_cgroup_remove_zygote(st->cgroups, e->id);
         }
 }
 
@@ -279,16 +322,18 @@ spawner_main(struct spawner_state *st)
                 }
                 if (!p[0].revents)
                         continue;
-                ssize_t n = recv(st->sock, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC);
-                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+                int fd;
+                ssize_t n = receive(st->sock, buf, sizeof buf, &fd);
+                if (n == 0 || (n < 0 && n != -EAGAIN && n != -EINTR && n != -EBADMSG))
                         break; /* the dispatcher is gone */
-                if (n > 0 && ((size_t) n > sizeof buf || handle_request(st, buf, (size_t) n) < 0))
+                if (n == -EBADMSG || (n > 0 && handle_request(st, buf, (size_t) n, fd) < 0))
                         log_error("spawner: malformed request ignored");
         }
         /* Take every jail along: a jail's PID 1 takes its namespace with it. */
         for (size_t i = 0; i < SPAWNER_MAX_JAILS; i++)
                 if (st->jails[i].proc.pid > 0)
                         (void) pidfd_signal(st->jails[i].proc.pidfd, SIGKILL);
+        spawner_cgroup_remove_zygote(st->cgroups, 0);
         _exit(0);
 }
 
@@ -303,136 +348,10 @@ spawner_start(const struct pool_config *c, struct spawner *ret)
         if (r < 0)
                 return r;
         if (r == 0) {
-                st = (struct spawner_state){.config = c, .sock = sock};
+                st = (struct spawner_state){.config = c, .sock = sock, .cgroup_mode = jail_cgroup_detect()};
                 spawner_main(&st);
         }
         (void) fd_set_nonblock(sock, true);
         *ret = (struct spawner){.pid = pid, .pidfd = pidfd, .sock = sock};
         return 0;
-}
-
-void
-spawner_stop(struct spawner *s)
-{
-        /* Closing the socket makes the spawner kill its jails and exit. It is
-         * the keeper's child, which reaps it: wait for the pidfd to say it
-         * exited (bounded), without waitid(). */
-        s->sock = safe_close(s->sock);
-        if (s->pidfd >= 0) {
-                struct pollfd p = {s->pidfd, POLLIN, 0};
-                if (poll(&p, 1, 10000) <= 0)
-                        (void) pidfd_signal(s->pidfd, SIGKILL);
-                s->pidfd = safe_close(s->pidfd);
-        }
-}
-
-int
-spawner_request_zygote(struct spawner *s, uint64_t id, char *const *preload, uint64_t tmp_bytes,
-                       uint64_t workspace_bytes)
-{
-        msgpack_sbuffer sb;
-        msgpack_packer pk;
-        size_t n = strv_length(preload);
-        int r;
-
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, 5);
-        proto_pack_key_str(&pk, "type", "zygote");
-        proto_pack_key_uint(&pk, "id", id);
-        proto_pack_str(&pk, "preload");
-        msgpack_pack_array(&pk, n);
-        for (size_t i = 0; i < n; i++)
-                proto_pack_str(&pk, preload[i]);
-        proto_pack_key_uint(&pk, "tmp_bytes", tmp_bytes);
-        proto_pack_key_uint(&pk, "workspace_bytes", workspace_bytes);
-        r = sb.size > SPAWNER_MAX_MESSAGE ? -E2BIG : send_packed(s->sock, &sb, -EBADF);
-        msgpack_sbuffer_destroy(&sb);
-        return r;
-}
-
-int
-spawner_request_kill(struct spawner *s, uint64_t id)
-{
-        msgpack_sbuffer sb;
-        msgpack_packer pk;
-        int r;
-
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, 2);
-        proto_pack_key_str(&pk, "type", "kill");
-        proto_pack_key_uint(&pk, "id", id);
-        r = send_packed(s->sock, &sb, -EBADF);
-        msgpack_sbuffer_destroy(&sb);
-        return r;
-}
-
-static int
-parse_event(const msgpack_object *m, struct spawner_event *ev)
-{
-        uint64_t code = 0, sig = 0;
-        const char *msg;
-        size_t len;
-
-        if (proto_map_get_uint(m, "id", &ev->id) < 0)
-                return -EBADMSG;
-        if (wire_type_is(m, "started")) {
-                ev->type = SPAWNER_STARTED;
-                return ev->control_fd >= 0 ? 0 : -EBADMSG;
-        }
-        if (wire_type_is(m, "failed")) {
-                const msgpack_object *e = proto_map_get(m, "error");
-                ev->type = SPAWNER_FAILED;
-                ev->error = e && e->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? (int) e->via.i64 : -EIO;
-                if (proto_map_get_str(m, "message", &msg, &len) == 0)
-                        (void) snprintf(ev->message, sizeof ev->message, "%.*s", (int) len, msg);
-                return 0;
-        }
-        if (wire_type_is(m, "exited") && proto_map_get_uint(m, "code", &code) == 0 &&
-            proto_map_get_uint(m, "signal", &sig) == 0) {
-                ev->type = SPAWNER_EXITED;
-                ev->code = (int) (code & 0xff);
-                ev->signal = (int) (sig & 0x7f);
-                return 0;
-        }
-        return -EBADMSG;
-}
-
-int
-spawner_receive(struct spawner *s, struct spawner_event *ret)
-{
-        char buf[SPAWNER_MAX_MESSAGE];
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } control;
-        struct iovec iov = {buf, sizeof buf};
-        struct msghdr mh = {
-                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof control};
-        ssize_t n = recvmsg(s->sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        msgpack_unpacked m;
-        int r;
-
-        if (n == 0 || (n < 0 && errno == ECONNRESET))
-                return -EPIPE;
-        if (n < 0)
-                return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-        *ret = (struct spawner_event){.control_fd = -EBADF};
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        if (c && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
-                memcpy(&ret->control_fd, CMSG_DATA(c), sizeof(int));
-        r = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -EBADMSG
-                                                      : proto_validate_map(buf, (size_t) n, NULL, NULL);
-        if (r >= 0)
-                r = proto_unpack(buf, (size_t) n, &m);
-        if (r >= 0) {
-                r = parse_event(&m.data, ret);
-                msgpack_unpacked_destroy(&m);
-        }
-        if (r < 0) {
-                ret->control_fd = safe_close(ret->control_fd);
-                return r;
-        }
-        return 1;
 }

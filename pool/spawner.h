@@ -7,22 +7,43 @@
  *
  *  dispatcher -> spawner  {type: "zygote", id, preload: [str], tmp_bytes, workspace_bytes}
  *                         {type: "kill", id}
+ *                         {type: "cgroup", id, ref} + SCM_RIGHTS [the worker's pidfd]
+ *                         {type: "uncgroup", ref}
  *  spawner -> dispatcher  {type: "started", id} + SCM_RIGHTS [zygote control socket]
  *                         {type: "failed", id, error: int, message: str}
  *                         {type: "exited", id, code, signal}
+ *                         {type: "cgroup", ref} + SCM_RIGHTS [the group's OOM counter, read-only]
+ *                         {type: "cgroup_failed", ref, error: int}
  *
  * The zygote program and runner directory are fixed when the spawner starts;
  * no message can name a program to run. If the dispatcher goes away, the
  * spawner kills every jail it started and exits (and it dies with its parent).
+ *
+ * Worker cgroups: the dispatcher, which may run as an unprivileged service
+ * user, cannot create cgroups or move a worker (another uid) into one, so the
+ * spawner does it. "cgroup" names the worker by its pidfd, never by a pid or
+ * a path: the spawner takes the pid from the pidfd, requires the process to
+ * descend from the zygote `id` (so no message can put a process outside our
+ * jails into a group, or later kill it), attaches it and then checks that the
+ * pidfd still refers to a live process (so the pid was not reused meanwhile).
+ * The group's name and limits are the spawner's own; `ref` is the
+ * dispatcher's handle for it. "uncgroup" kills what is left in the group and
+ * removes it; an unknown ref is ignored (the group went with its zygote).
  */
 #pragma once
 
+#include <msgpack.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "pool.h"
 
 #define SPAWNER_MAX_MESSAGE 4096u
+/* Worker cgroups one spawner keeps at once: a worker slot each, and slack for
+ * groups being removed while their slot is reused. */
+#define SPAWNER_MAX_CGROUPS 128u
+/* How far up from a worker the spawner looks for its zygote. */
+#define SPAWNER_MAX_DEPTH 8
 
 struct spawner {
         pid_t pid;
@@ -34,13 +55,17 @@ enum spawner_event_type {
         SPAWNER_STARTED,
         SPAWNER_FAILED,
         SPAWNER_EXITED,
+        SPAWNER_CGROUP,
+        SPAWNER_CGROUP_FAILED,
 };
 
 struct spawner_event {
         enum spawner_event_type type;
-        uint64_t id;
-        int control_fd; /* STARTED: the zygote's control socket (owned by the receiver) */
-        int error;      /* FAILED: -errno */
+        uint64_t id;    /* STARTED, FAILED, EXITED */
+        uint64_t ref;   /* CGROUP, CGROUP_FAILED */
+        int control_fd; /* STARTED: the zygote's control socket; CGROUP: the OOM counter
+                         * (owned by the receiver) */
+        int error;      /* FAILED, CGROUP_FAILED: -errno */
         char message[256];
         int code, signal; /* EXITED */
 };
@@ -51,6 +76,57 @@ void spawner_stop(struct spawner *s);
 int spawner_request_zygote(struct spawner *s, uint64_t id, char *const *preload, uint64_t tmp_bytes,
                            uint64_t workspace_bytes);
 int spawner_request_kill(struct spawner *s, uint64_t id);
+/* Ask for a cgroup for the worker behind `pidfd` (a worker of zygote `id`);
+ * the answer is a CGROUP or CGROUP_FAILED event with the same ref. */
+int spawner_request_cgroup(struct spawner *s, uint64_t id, uint64_t ref, int pidfd);
+int spawner_request_uncgroup(struct spawner *s, uint64_t ref);
 /* Read one event (the socket is non-blocking): 1 and the event, 0 if none is
  * pending, -EPIPE if the spawner is gone, -EBADMSG if it broke the protocol. */
 int spawner_receive(struct spawner *s, struct spawner_event *ret);
+
+/* spawner-msg.c: the requests as the spawner reads them. */
+enum spawner_request_type {
+        SPAWNER_REQUEST_ZYGOTE,
+        SPAWNER_REQUEST_KILL,
+        SPAWNER_REQUEST_CGROUP,
+        SPAWNER_REQUEST_UNCGROUP,
+};
+
+struct spawner_request {
+        enum spawner_request_type type;
+        uint64_t id;    /* ZYGOTE, KILL, CGROUP */
+        uint64_t ref;   /* CGROUP, UNCGROUP: never 0 */
+        char **preload; /* ZYGOTE: valid module names */
+        uint64_t tmp_bytes, workspace_bytes;
+        int fd; /* CGROUP: the worker's pidfd; else -EBADF */
+};
+
+/* Validate one packet and the descriptor that came with it (-EBADF if none).
+ * The fd is consumed: it moves into *ret for "cgroup" and is closed
+ * otherwise, as it is on any error (-EBADMSG). */
+int spawner_request_parse(const void *data, size_t size, int fd, struct spawner_request *ret);
+void spawner_request_done(struct spawner_request *r);
+/* Pack a message and send it as one packet, with `fd` unless it is negative. */
+int spawner_send(int sock, msgpack_sbuffer *sb, int fd);
+
+/* spawner-cgroup.c: the spawner's worker cgroups. */
+struct jail_cgroup;
+struct spawner_cgroup {
+        uint64_t ref, zygote_id; /* ref 0: free */
+        struct jail_cgroup *cg;
+};
+
+/* The pid behind a pidfd; -ESRCH if it has exited, -EBADF if fd is no pidfd. */
+int spawner_pidfd_pid(int pidfd, pid_t *ret);
+/* 0 if `pid` descends from `ancestor` within SPAWNER_MAX_DEPTH generations,
+ * -EPERM if not, -ESRCH if it is gone. */
+int spawner_pid_descends(pid_t pid, pid_t ancestor);
+/* Create the group `ref` for the worker behind `pidfd`, which must descend
+ * from zygote_pid; return the group's OOM counter (read-only) in *ret_fd. */
+int spawner_cgroup_add(struct spawner_cgroup *table, const struct pool_config *c, int mode,
+                       uint64_t zygote_id, pid_t zygote_pid, uint64_t ref, int pidfd, int *ret_fd);
+/* Kill what is left in a group and remove it (by ref); or remove the groups
+ * of a zygote that exited or was killed, or all (zygote_id 0), whose members
+ * die with the zygote's pid namespace. */
+void spawner_cgroup_remove(struct spawner_cgroup *table, uint64_t ref);
+void spawner_cgroup_remove_zygote(struct spawner_cgroup *table, uint64_t zygote_id);

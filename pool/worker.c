@@ -123,26 +123,50 @@ hello_failure(struct worker *w, const char *data, size_t n)
         return r;
 }
 
-/* The worker's cgroup is made while it idles, off the path of the request it
- * will serve; its limits are the same for every request. */
-static void
-worker_attach_cgroup(struct worker *w)
+/* The worker's cgroup is made before it counts as idle, off the path of the
+ * request it will serve (its limits are the same for every request). The
+ * spawner makes it: an unprivileged dispatcher could not move another uid's
+ * process into a v1 group. */
+static bool
+worker_request_cgroup(struct worker *w)
 {
         struct pool *p = w->env->pool;
-        char name[64];
         int r;
 
         if (p->cgroup_mode == JAIL_CGROUP_NONE)
-                return;
-        (void) snprintf(name, sizeof name, "w%d-%d", (int) getpid(), (int) w->host_pid);
-        r = jail_cgroup_create(p->cgroup_mode, name, p->config.memory_bytes, p->config.nproc, &w->cgroup);
-        if (r >= 0)
-                r = jail_cgroup_attach(w->cgroup, w->host_pid);
+                return false;
+        w->cgroup_ref = ++p->next_cgroup_ref;
+        r = spawner_request_cgroup(&p->spawner, w->env->zygote_id, w->cgroup_ref, w->pidfd);
         if (r < 0) {
-                /* Fall back to rlimits rather than refuse to run. */
-                log_debug_errno(r, "cgroup unusable, using rlimits: %m");
-                w->cgroup = jail_cgroup_free(w->cgroup);
+                log_debug_errno(r, "cannot ask for a cgroup, using rlimits: %m");
+                w->cgroup_ref = 0;
+                return false;
         }
+        return true;
+}
+
+static void
+worker_become_idle(struct worker *w)
+{
+        w->state = WORKER_IDLE;
+        w->env->n_starting--;
+        w->env->n_idle++;
+        env_dispatch(w->env);
+}
+
+void
+worker_on_cgroup(struct worker *w, int oom_fd, int error)
+{
+        w->cgroup_pending = false;
+        if (w->state != WORKER_STARTING) {
+                safe_close(oom_fd); /* killed meanwhile; worker_free() removes the group */
+                return;
+        }
+        if (oom_fd < 0)
+                /* Fall back to rlimits rather than refuse to run. */
+                log_debug_errno(error, "cgroup unusable, using rlimits: %m");
+        w->oom_fd = oom_fd;
+        worker_become_idle(w);
 }
 
 static int
@@ -153,6 +177,10 @@ on_sock(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 
         switch (w->state) {
         case WORKER_STARTING:
+                if (w->cgroup_pending) {
+                        worker_kill(w); /* between its hello and idling, a worker says nothing */
+                        return 0;
+                }
                 r = receive_hello(w);
                 if (r == 0)
                         return 0;
@@ -163,11 +191,9 @@ on_sock(sd_event_source *src, int fd, uint32_t revents, void *userdata)
                         return 0;
                 }
                 w->env->start_failures = 0;
-                worker_attach_cgroup(w);
-                w->state = WORKER_IDLE;
-                w->env->n_starting--;
-                w->env->n_idle++;
-                env_dispatch(w->env);
+                w->cgroup_pending = worker_request_cgroup(w);
+                if (!w->cgroup_pending)
+                        worker_become_idle(w);
                 return 0;
         case WORKER_BUSY:
                 r = worker_drain(w);
@@ -237,7 +263,8 @@ worker_spawn(struct pool_env *e, struct worker **ret)
 
         if (!w)
                 return -ENOMEM;
-        *w = (struct worker){.env = e, .pidfd = -EBADF, .sock = -EBADF, .out = -EBADF, .err = -EBADF};
+        *w = (struct worker){
+                .env = e, .pidfd = -EBADF, .sock = -EBADF, .out = -EBADF, .err = -EBADF, .oom_fd = -EBADF};
         list_init(&w->node);
         r = alloc_slot(e, &w->slot);
         if (r < 0) {
@@ -375,7 +402,10 @@ worker_free(struct worker *w)
         w->out_src = sd_event_source_disable_unref(w->out_src);
         w->err_src = sd_event_source_disable_unref(w->err_src);
         w->retire_timer = sd_event_source_disable_unref(w->retire_timer);
-        w->cgroup = jail_cgroup_free(w->cgroup);
+        /* The spawner kills what is left in the group and removes it. */
+        if (w->cgroup_ref)
+                (void) spawner_request_uncgroup(&w->env->pool->spawner, w->cgroup_ref);
+        safe_close(w->oom_fd);
         safe_close(w->sock);
         safe_close(w->out);
         safe_close(w->err);

@@ -11,6 +11,7 @@ include tests/unit/proto.mk
 include tests/unit/seccomp.mk
 include tests/unit/basic.mk
 include tests/unit/jail.mk
+include tests/unit/spawner.mk
 include tests/unit/config.mk
 include tests/unit/mcp.mk
 endif
