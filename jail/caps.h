@@ -2,6 +2,7 @@
 /* Capability sets: keep an explicit set across exec, or drop everything. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Limit the bounding set to `keep` and make those caps ambient, so a
@@ -12,3 +13,9 @@ int jail_caps_drop_bounding(void);
 /* Clear the bounding set, the ambient set, and effective, permitted and
  * inheritable sets: all five are empty afterwards. */
 int jail_caps_drop_all(void);
+/* Permitted and effective become exactly `keep`; inheritable empties. The
+ * bounding and ambient sets are left alone. */
+int jail_caps_limit(uint64_t keep);
+/* Whether the five sets are exactly: effective = permitted = `keep`,
+ * inheritable, bounding and ambient empty. */
+bool jail_caps_are_exactly(uint64_t keep);

@@ -152,8 +152,8 @@ serve_mcp(const struct serve_args *a, const struct vivarium_config *c)
         (void) signal(SIGPIPE, SIG_IGN);
         r = sd_event_new(&run.event);
         if (r >= 0 && !run.socket_path) {
-                r = server_new(run.event, c, &run.server);
-                pool_failed = r < 0;
+                r = server_new(run.event, c, &run.server, &error);
+                pool_failed = r < 0 && !error;
         }
         if (r >= 0) {
                 r = mcp_server_new(run.event, in_fd, out_fd, connect_service, &run, &limits, &run.mcp,
@@ -164,6 +164,9 @@ serve_mcp(const struct serve_args *a, const struct vivarium_config *c)
                 r = sd_event_add_signal(run.event, NULL, SIGTERM, on_signal, &run);
         if (r >= 0)
                 r = sd_event_add_signal(run.event, NULL, SIGINT, on_signal, &run);
+        /* The embedded dispatcher locks itself down as `vivarium serve` does. */
+        if (r >= 0 && run.server)
+                r = server_lockdown(run.server);
         if (r >= 0) {
                 mcp_server_set_done(run.mcp, on_done, run.event);
                 if (run.socket_path)

@@ -160,9 +160,11 @@ on_run_message(const msgpack_object *m, void *userdata)
         return run_result_unpack(result, &rc->result) < 0 ? -EBADMSG : 1;
 }
 
-/* The embedded dispatcher: one jail, one zygote, one worker, for this run. */
+/* The embedded dispatcher: one jail, one zygote, one worker, for this run.
+ * As root it drops to the service user as `vivarium serve` does. */
 static int
-start_embedded(sd_event *event, const struct run_args *a, struct server **ret_server, int *ret_fd)
+start_embedded(sd_event *event, const struct run_args *a, struct server **ret_server, int *ret_fd,
+               char **ret_error)
 {
         struct vivarium_config config;
         struct ucred self = {getpid(), getuid(), getgid()};
@@ -180,7 +182,7 @@ start_embedded(sd_event *event, const struct run_args *a, struct server **ret_se
         config.max_workers = 1;
         config.queue_limit = 1;
         config.max_timeout_ms = CLI_TIMEOUT_MAX_MS;
-        r = server_new(event, &config, ret_server);
+        r = server_new(event, &config, ret_server, ret_error);
         config.preload = own_preload;
         config_done(&config);
         if (r < 0)
@@ -190,6 +192,12 @@ start_embedded(sd_event *event, const struct run_args *a, struct server **ret_se
         r = server_add_connection(*ret_server, pair[0], &self);
         if (r < 0) {
                 safe_close(pair[0]);
+                safe_close(pair[1]);
+                return r;
+        }
+        /* (the connection owns pair[0] now) */
+        r = server_lockdown(*ret_server);
+        if (r < 0) {
                 safe_close(pair[1]);
                 return r;
         }
@@ -254,7 +262,7 @@ execute(const struct run_args *a)
         if (socket_path)
                 r = rpc_connect(socket_path, &fd, &error);
         else
-                r = start_embedded(event, a, &server, &fd);
+                r = start_embedded(event, a, &server, &fd, &error);
         if (r >= 0)
                 r = call_run(event, fd, &rc);
         server_free(server);

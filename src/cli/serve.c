@@ -159,13 +159,15 @@ serve(const struct vivarium_config *c, const char *path)
         (void) sigprocmask(SIG_BLOCK, &mask, NULL);
         r = sd_event_new(&event);
         if (r >= 0)
-                r = server_new(event, c, &server);
+                r = server_new(event, c, &server, &error);
         if (r >= 0)
                 r = sd_event_add_signal(event, NULL, SIGTERM, on_signal, server);
         if (r >= 0)
                 r = sd_event_add_signal(event, NULL, SIGINT, on_signal, server);
         if (r >= 0)
                 r = server_listen(server, path, &error);
+        if (r >= 0 && (r = server_lockdown(server)) < 0)
+                error = strdup("the dispatcher could not lock itself down");
         if (r < 0) {
                 log_error_errno(r, "cannot start: %s", error ? error : "%m");
                 server_free(server);

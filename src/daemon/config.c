@@ -46,6 +46,7 @@ enum config_kind {
         CONFIG_SECONDS, /* decimal seconds, stored as milliseconds */
         CONFIG_MODE,    /* octal permission bits */
         CONFIG_PATH,    /* absolute socket path */
+        CONFIG_USER,    /* a user name */
         CONFIG_MODULES, /* comma-separated Python module names */
 };
 
@@ -68,6 +69,7 @@ struct config_key {
 static const struct config_key config_keys[] = {
         KEY("service", "socket", CONFIG_PATH, socket_path, 0, 0),
         KEY("service", "socket_mode", CONFIG_MODE, socket_mode, 0600, 0777),
+        KEY("service", "user", CONFIG_USER, user, 0, 0),
         KEY("service", "max_connections", CONFIG_UINT, max_connections, 1, 65536),
         KEY("service", "max_connections_per_uid", CONFIG_UINT, max_connections_per_uid, 1, 65536),
         KEY("service", "max_frame", CONFIG_SIZE, max_frame, 1 * KiB, 64 * MiB),
@@ -138,6 +140,8 @@ config_done(struct vivarium_config *c)
                 return;
         free(c->socket_path);
         c->socket_path = NULL;
+        free(c->user);
+        c->user = NULL;
         c->preload = strv_free(c->preload);
 }
 
@@ -327,7 +331,7 @@ config_parse_preload(const char *value, char ***ret, char **ret_bad)
  * changed, which of its strings are ours, and the first error met. */
 struct config_loader {
         struct vivarium_config new;
-        bool own_socket_path, own_preload;
+        bool own_socket_path, own_user, own_preload;
         FILE *f;
         char *line;
         size_t line_size;
@@ -342,6 +346,8 @@ config_loader_done(struct config_loader *l)
 {
         if (l->own_socket_path)
                 free(l->new.socket_path);
+        if (l->own_user)
+                free(l->new.user);
         if (l->own_preload)
                 strv_free(l->new.preload);
         free(l->line);
@@ -410,9 +416,39 @@ config_loader_read(char *buf, int size, void *userdata)
         return buf;
 }
 
+/* A name useradd(8) would take: letters, digits, '_', '-' and '.', not
+ * starting with '-', at most 32 bytes. */
+static bool
+user_name_is_valid(const char *s)
+{
+        size_t n = strlen(s);
+
+        return n > 0 && n <= 32 && s[0] != '-' &&
+               strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == n;
+}
+
+static int
+config_loader_set_user(struct config_loader *l, const struct config_key *k, const char *value)
+{
+        char *copy;
+
+        if (!user_name_is_valid(value))
+                return config_loader_fail(l, -EINVAL, "%s = %s: not a user name", k->name, value);
+        copy = strdup(value);
+        if (!copy)
+                return config_loader_fail(l, -ENOMEM, "out of memory");
+        if (l->own_user)
+                free(l->new.user);
+        l->new.user = copy;
+        l->own_user = true;
+        return 1;
+}
+
 static int
 config_loader_set_string(struct config_loader *l, const struct config_key *k, const char *value)
 {
+        if (k->kind == CONFIG_USER)
+                return config_loader_set_user(l, k, value);
         if (k->kind == CONFIG_PATH) {
                 if (config_check_path(value) < 0)
                         return config_loader_fail(l, -EINVAL,
@@ -485,7 +521,7 @@ config_loader_handle(void *userdata, const char *section, const char *name, cons
         k = config_key_find(section, name);
         if (!k)
                 return config_loader_fail(l, -EINVAL, "unknown key '%s' in [%s]", name, section);
-        if (k->kind == CONFIG_PATH || k->kind == CONFIG_MODULES)
+        if (k->kind == CONFIG_PATH || k->kind == CONFIG_USER || k->kind == CONFIG_MODULES)
                 return config_loader_set_string(l, k, value);
 
         r = config_parse_number(k, value, &v);
@@ -549,6 +585,10 @@ config_load(struct vivarium_config *c, const char *path, char **ret_error)
                 free(c->socket_path);
                 l.own_socket_path = false;
         }
+        if (l.own_user) {
+                free(c->user);
+                l.own_user = false;
+        }
         if (l.own_preload) {
                 strv_free(c->preload);
                 l.own_preload = false;
@@ -569,7 +609,7 @@ config_validate(const struct vivarium_config *c, char **ret_error)
                 uint64_t v;
                 int r;
 
-                if (k->kind == CONFIG_PATH || k->kind == CONFIG_MODULES)
+                if (k->kind == CONFIG_PATH || k->kind == CONFIG_USER || k->kind == CONFIG_MODULES)
                         continue;
                 v = config_field_get(c, k);
                 if (v >= k->min && v <= k->max)
@@ -584,6 +624,8 @@ config_validate(const struct vivarium_config *c, char **ret_error)
                 return config_error(ret_error, -EINVAL,
                                     "socket = %s: must be an absolute path of at most %zu bytes",
                                     c->socket_path, SOCKET_PATH_MAX - 1);
+        if (c->user && !user_name_is_valid(c->user))
+                return config_error(ret_error, -EINVAL, "user = %s: not a user name", c->user);
         for (char **p = c->preload; p && *p; p++)
                 if (!module_name_is_valid(*p))
                         return config_error(ret_error, -EINVAL, "preload: '%s' is not a Python module name",

@@ -18,6 +18,7 @@ struct vivarium_config {
         /* [service] */
         char *socket_path;  /* NULL: $XDG_RUNTIME_DIR/vivarium.sock, else /run/vivarium/vivarium.sock */
         mode_t socket_mode; /* 0600 */
+        char *user;         /* started as root, the dispatcher drops to it; NULL: "vivarium" */
         uint32_t max_connections;         /* 256 */
         uint32_t max_connections_per_uid; /* 64 */
         uint32_t max_frame;               /* 16 MiB; 1 KiB .. 64 MiB */

@@ -10,6 +10,7 @@
 #include "list.h"
 #include "msg.h"
 #include "pool.h"
+#include "privileges.h"
 #include "run.h"
 #include "server.h"
 
@@ -24,6 +25,8 @@ struct server {
         unsigned n_connections;
         bool shutting_down, exit_when_idle;
         uint64_t started_usec;
+        struct service_user user;
+        bool root; /* started as root: "mode" in the status stays "root" after the drop */
         uint64_t served, errors, by_status[_RUN_STATUS_MAX];
 };
 

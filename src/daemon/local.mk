@@ -6,7 +6,9 @@ libdaemon_a_SOURCES = \
 	src/daemon/daemon-config.h \
 	src/daemon/server.c \
 	src/daemon/server.h \
+	src/daemon/privileges.c \
+	src/daemon/privileges.h \
 	src/daemon/daemon-internal.h \
 	src/daemon/connection.c \
 	src/daemon/methods.c
-libdaemon_a_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(MSGPACK_CFLAGS) $(SYSTEMD_CFLAGS)
+libdaemon_a_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(LIBCAP_CFLAGS) $(MSGPACK_CFLAGS) $(SYSTEMD_CFLAGS)

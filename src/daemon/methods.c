@@ -292,7 +292,7 @@ fill_status(msgpack_packer *pk, const void *arg)
         proto_pack_key_uint(pk, "connections", s->n_connections);
         proto_pack_str(pk, "isolation");
         msgpack_pack_map(pk, 5);
-        proto_pack_key_str(pk, "mode", geteuid() == 0 ? "root" : "unprivileged");
+        proto_pack_key_str(pk, "mode", s->root ? "root" : "unprivileged");
         proto_pack_key_str(pk, "idmap", st.idmap);
         proto_pack_key_str(pk, "cgroup", st.cgroup);
         proto_pack_key_bool(pk, "landlock", st.landlock);

@@ -50,7 +50,7 @@ pool_config_from(const struct vivarium_config *c)
 }
 
 int
-server_new(sd_event *event, const struct vivarium_config *c, struct server **ret)
+server_new(sd_event *event, const struct vivarium_config *c, struct server **ret, char **ret_error)
 {
         struct server *s = calloc(1, sizeof *s);
         struct pool_config pc = pool_config_from(c);
@@ -66,23 +66,35 @@ server_new(sd_event *event, const struct vivarium_config *c, struct server **ret
         s->listen_fd = -EBADF;
         s->started_usec = now_usec();
         list_init(&s->connections);
-        r = pool_new(event, &pc, &s->pool);
+        s->root = geteuid() == 0;
+        r = privileges_resolve(c->user, &s->user, ret_error);
+        if (r >= 0)
+                r = pool_new(event, &pc, &s->pool);
         if (r < 0) {
                 sd_event_unref(s->event);
                 free(s);
                 return r;
         }
-        /* From here on the dispatcher only talks: the keeper starts spawners,
-         * the spawners build jails. Lock away exec, namespaces, mounts and the
-         * rest (jail_seccomp_options.service), so that a bug in the code that
-         * parses clients and workers gives an attacker none of them. */
-        r = jail_seccomp_load(&(struct jail_seccomp_options){.service = true});
-        if (r < 0) {
-                log_error_errno(r, "cannot load the service's seccomp filter: %m");
-                server_free(s);
-                return r;
-        }
         *ret = s;
+        return 0;
+}
+
+int
+server_lockdown(struct server *s)
+{
+        /* From here on the dispatcher only talks: the keeper starts spawners,
+         * the spawners build jails and the workers' cgroups. It needs no uid
+         * of its own (CAP_KILL kills workers), so it gives root up first, then
+         * locks away exec, namespaces, mounts and the rest
+         * (jail_seccomp_options.service), so that a bug in the code that
+         * parses clients and workers gives an attacker none of them. */
+        int r = privileges_drop(&s->user);
+
+        if (r < 0)
+                return log_error_errno(r, "cannot drop to the service user %s: %m", s->user.name);
+        r = jail_seccomp_load(&(struct jail_seccomp_options){.service = true});
+        if (r < 0)
+                return log_error_errno(r, "cannot load the service's seccomp filter: %m");
         return 0;
 }
 

@@ -16,7 +16,14 @@
 
 struct server;
 
-int server_new(sd_event *event, const struct vivarium_config *c, struct server **ret);
+/* Start the pool (the keeper and spawner fork here). As root, the service
+ * user is looked up first: if it is missing, *ret_error says so and nothing
+ * starts. */
+int server_new(sd_event *event, const struct vivarium_config *c, struct server **ret, char **ret_error);
+/* Once start-up is done (socket bound, if any): as root, drop to the service
+ * user keeping CAP_KILL only; then load the service's seccomp filter. Every
+ * face calls it before serving. */
+int server_lockdown(struct server *s);
 struct server *server_free(struct server *s);
 /* Bind and listen on path (its directory is created for the default path). */
 int server_listen(struct server *s, const char *path, char **ret_error);

@@ -11,6 +11,15 @@ VIVARIUM="$VIV_DESTDIR$VIV_BINDIR/vivarium"
 export VIVARIUM_LIBEXECDIR="$VIV_DESTDIR$VIV_PKGLIBEXECDIR"
 export VIVARIUM_PKGDATADIR="$VIV_DESTDIR$VIV_PKGDATADIR"
 VIV_TEST_USER=vivarium-test
+# The service user a dispatcher started as root drops to (vivarium.conf(5),
+# 'user'); without it, every face refuses to start as root. Created here, as
+# the test user is: a system user with no shell, home or password.
+VIV_SERVICE_USER=vivarium
+if [ "$(id -u)" -eq 0 ] && ! id "$VIV_SERVICE_USER" >/dev/null 2>&1; then
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$VIV_SERVICE_USER" 2>/dev/null ||
+        id "$VIV_SERVICE_USER" >/dev/null 2>&1 ||
+        echo "# cannot create the service user $VIV_SERVICE_USER" >&2
+fi
 
 tap_n=0
 tap_failed=0

@@ -198,8 +198,49 @@ check "those 5 runs went through the daemon (requests.served: $before -> $after)
     eval '[ -n "$before" ] && [ -n "$after" ] && [ "$after" -ge $((before + 5)) ]'
 
 # The dispatcher locks itself down once started: its own seccomp filter and
-# no_new_privs; the keeper (its only child) starts the spawners.
+# no_new_privs; the keeper (its only child) starts the spawners. Started as
+# root, it runs as the service user with CAP_KILL (bit 5) alone.
 dispatcher_status=$(cat "/proc/$main_pid/status" 2>/dev/null)
+status_is() { printf "%s\n" "$dispatcher_status" | grep -q "^$1:[[:space:]]*$2\$"; }
+if [ "$(id -u)" -eq 0 ]; then
+    svc_uid=$(id -u "$VIV_SERVICE_USER") svc_gid=$(id -g "$VIV_SERVICE_USER")
+    check "the dispatcher runs as the service user $VIV_SERVICE_USER (real, effective, saved, fs uid and gid)" \
+        eval 'status_is Uid "$svc_uid[[:space:]]*$svc_uid[[:space:]]*$svc_uid[[:space:]]*$svc_uid" &&
+              status_is Gid "$svc_gid[[:space:]]*$svc_gid[[:space:]]*$svc_gid[[:space:]]*$svc_gid" &&
+              status_is Groups "$svc_gid[[:space:]]*"'
+    check "the dispatcher keeps CAP_KILL only: CapEff = CapPrm = 0x20, CapInh, CapBnd and CapAmb empty" \
+        eval 'status_is CapEff 0000000000000020 && status_is CapPrm 0000000000000020 &&
+              status_is CapInh 0000000000000000 && status_is CapBnd 0000000000000000 &&
+              status_is CapAmb 0000000000000000'
+    viv status --socket "$T/sock" --json
+    check "status still says isolation mode root after the drop" json_ok 'd["isolation"]["mode"] == "root"'
+    viv run --socket "$T/sock" --json -c 'x = bytearray(600 << 20)'
+    check "after the drop, the 512 MiB limit is still status memory (cgroup OOM kill, via the spawner)" \
+        json_ok 'd["status"] == "memory"'
+    n_before=$(descendants "$main_pid" | wc -l)
+    viv run --socket "$T/sock" --timeout 1 -c 'import os, time
+for _ in range(30):
+    if os.fork() == 0:
+        time.sleep(600)
+while True: pass'
+    check "after the drop, the deadline kill is immediate (exit 124)" test "$rc" = 124
+    for _ in $(seq 50); do
+        n_after=$(descendants "$main_pid" | wc -l)
+        [ "$n_after" -le "$n_before" ] && break
+        sleep 0.1
+    done
+    check "after the drop, the 30 children the code forked are gone within 5 s ($n_before processes before, $n_after after)" \
+        test "$n_after" -le "$n_before"
+    viv run --socket "$T/sock" -c 'print(3)'
+    check "after the drop, requests still work" eval '[ "$rc" = 0 ] && [ "$out" = 3 ]'
+    printf '[service]\nuser = no-such-user-here\n' >"$T/nouser.conf"
+    viv serve --socket "$T/nouser.sock" --config "$T/nouser.conf"
+    check "as root, a service user that does not exist is a clear refusal" \
+        eval '[ "$rc" != 0 ] && has "$err" "no-such-user-here" && has "$err" "does not exist" &&
+              [ ! -e "$T/nouser.sock" ]'
+else
+    skip "the drop to the service user: not root"
+fi
 check "the dispatcher runs under its seccomp filter (Seccomp: 2)" \
     eval 'printf "%s\n" "$dispatcher_status" | grep -q "^Seccomp:[[:space:]]*2$"'
 check "the dispatcher has no_new_privs" \
