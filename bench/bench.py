@@ -990,18 +990,21 @@ def wait_idle(daemon, timeout=5.0):
 
 def measure_memory(daemon):
     """Zygote RSS and the private memory of each idle warm worker. The
-    zygote is the jail's PID 1; its children are the workers."""
+    zygote is the jail's PID 1; its children are the workers and the init of
+    each worker's pid namespace (vivarium-init), which shares the zygote's
+    memory: counting it would count the zygote again."""
     status = wait_idle(daemon)
     table = proc_table()
     tree, children = descendants(table, daemon.proc.pid)
     zygotes = [p for p in tree if table[p][1] == "vivarium-zygote"
                and table.get(table[p][0], (0, ""))[1] != "vivarium-zygote"]
     out = {"daemon": smaps_kb(daemon.proc.pid), "processes": [], "zygotes": []}
+    tree = [p for p in tree if table[p][1] != "vivarium-init"]
     for pid in tree:
         out["processes"].append({"pid": pid, "ppid": table[pid][0], "comm": table[pid][1],
                                  "mem_kb": smaps_kb(pid)})
     for z in zygotes:
-        workers = [smaps_kb(w) for w in children.get(z, ())]
+        workers = [smaps_kb(w) for w in children.get(z, ()) if table[w][1] != "vivarium-init"]
         workers = [w for w in workers if w]
         priv = sorted(w["private"] for w in workers)
         out["zygotes"].append({
