@@ -23,7 +23,8 @@ vivarium_zygote_SOURCES = \
 	pool/zygote/main.c pool/zygote/zygote.h \
 	pool/zygote/worker.c \
 	pool/zygote/pidns.c pool/zygote/pidns.h \
-	pool/zygote/python.c pool/zygote/python.h
+	pool/zygote/python.c pool/zygote/python.h \
+	pool/zygote/memlimit.c pool/zygote/memlimit.h
 # VIV_ZYGOTE_CFLAGS are VIV_CFLAGS, except under --enable-sanitizers: UBSan
 # but no ASan (configure.ac says why). The libraries it links are then built
 # again the same way, since ASan-instrumented objects need the ASan runtime.

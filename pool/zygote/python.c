@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 
 #include "macro.h"
+#include "memlimit.h"
 #include "msg.h"
 #include "python.h"
 
@@ -247,12 +248,39 @@ pack_rusage(msgpack_packer *pk)
         proto_pack_key_uint(pk, "maxrss_kb", (uint64_t) MAX(self.ru_maxrss, kids.ru_maxrss));
 }
 
+/* The runner says "memory" when a memory error escaped the code; only the
+ * address-space watch knows whether the limit caused it (memlimit.c). In
+ * cgroup mode nothing is watched: the limit is the OOM killer, which leaves
+ * no result behind, so a MemoryError there is an ordinary exception (one
+ * that overcommit refused, or the code's own). */
+static int
+pack_status(msgpack_packer *pk, PyObject *res)
+{
+        PyObject *status = PyDict_GetItemString(res, "status");
+        PyObject *size = PyDict_GetItemString(res, "memory_request");
+        uint64_t n = 0;
+
+        if (!status || !PyUnicode_Check(status) || PyUnicode_CompareWithASCIIString(status, "memory") != 0)
+                return pack_pystr(pk, status);
+        if (size && PyLong_Check(size)) {
+                n = PyLong_AsUnsignedLongLong(size);
+                if (PyErr_Occurred()) {
+                        PyErr_Clear();
+                        n = 0;
+                }
+        }
+        return proto_pack_str(pk, zygote_memlimit_reached(n) ? "memory" : "exception");
+}
+
 int
 zygote_python_run(const char *code, size_t code_len, unsigned max_images, size_t max_image_bytes,
-                  msgpack_packer *pk)
+                  uint64_t address_space_limit, msgpack_packer *pk)
 {
         PyObject *res, *omitted;
 
+        /* Without the watch every memory error is reported as an exception:
+         * the status never blames the limit without evidence. */
+        (void) zygote_memlimit_watch(address_space_limit);
         res = PyObject_CallMethod(runner, "reseed", NULL);
         Py_XDECREF(res);
         PyErr_Clear();
@@ -267,7 +295,7 @@ zygote_python_run(const char *code, size_t code_len, unsigned max_images, size_t
         msgpack_pack_map(pk, 8);
         proto_pack_key_str(pk, "type", "result");
         proto_pack_str(pk, "status");
-        pack_pystr(pk, PyDict_GetItemString(res, "status"));
+        pack_status(pk, res);
         proto_pack_str(pk, "value");
         pack_pystr(pk, PyDict_GetItemString(res, "value"));
         proto_pack_str(pk, "exception");

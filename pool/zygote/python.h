@@ -4,6 +4,7 @@
 
 #include <msgpack.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Initialise CPython, import the runner from datadir, preload modules, freeze
  * the GC. On failure a malloc'd message is returned in *ret_error. */
@@ -11,6 +12,8 @@ int zygote_python_init(const char *datadir, char *const *preload, char **ret_err
 const char *zygote_python_version(void);
 /* Worker side: warm up after fork, and run one request. */
 void zygote_python_warm(void);
-/* Run code and pack the result map into pk ({type: "result", ...}). */
+/* Run code and pack the result map into pk ({type: "result", ...}).
+ * address_space_limit is the RLIMIT_AS the request asked for (rlimit mode),
+ * 0 with a cgroup: status "memory" needs an allocation that limit refused. */
 int zygote_python_run(const char *code, size_t code_len, unsigned max_images, size_t max_image_bytes,
-                      msgpack_packer *pk);
+                      uint64_t address_space_limit, msgpack_packer *pk);

@@ -62,6 +62,7 @@ Invariants
 import __future__
 import ast
 import builtins
+import errno
 import importlib
 import io
 import linecache
@@ -257,9 +258,14 @@ def run(code, max_images=8, max_image_bytes=4 << 20):
     message, traceback}), images (PNG bytes of open pyplot figures),
     images_omitted (figures not returned).
 
-    status is "memory" when a MemoryError escaped the code, "exception" for
-    any other BaseException (KeyboardInterrupt included) and for a repr()
-    of the value that raises; SystemExit with code None/0 counts as "ok".
+    status is "memory" when a memory error escaped the code (see
+    _memory_error), "exception" for any other BaseException
+    (KeyboardInterrupt included) and for a repr() of the value that raises;
+    SystemExit with code None/0 counts as "ok".  "memory" only says what
+    the code saw: the C caller, which watches the allocations against the
+    memory limit, turns it into "exception" unless the limit was the cause.
+    memory_request is the size the failed allocation asked for when the
+    exception says it (numpy's does), else None.
     exception["type"] is spelled as the traceback's last line spells it:
     bare for builtins and for classes the code defined itself, module-
     qualified otherwise.  Strings are capped at 1 MiB of UTF-8 (value and
@@ -293,7 +299,7 @@ def run(code, max_images=8, max_image_bytes=4 << 20):
 def _result_for(code, ns, max_images, max_image_bytes, images):
     lines = _register_source(code)
 
-    status, value, error = "ok", None, None
+    status, value, error, request = "ok", None, None, None
     try:
         result = _execute(code, ns)
         if result is not None:
@@ -308,8 +314,11 @@ def _result_for(code, ns, max_images, max_image_bytes, images):
         if isinstance(error, SystemExit) and _is_success_code(error.code):
             pass
         else:
-            status = "memory" if isinstance(error, MemoryError) else "exception"
+            oom = _memory_error(error)
+            status = "exception" if oom is None else "memory"
+            request = _memory_request(oom)
             exc_info = _describe(error, lines)
+            oom = None
         error = None
 
     if value is not None:
@@ -325,7 +334,54 @@ def _result_for(code, ns, max_images, max_image_bytes, images):
         "exception": exc_info,
         "images": shots,
         "images_omitted": omitted,
+        "memory_request": request,
     }
+
+
+def _memory_error(exc):
+    """The memory error that ``exc`` is or shows in its traceback, or None.
+
+    A memory error is a MemoryError (numpy's _ArrayMemoryError included) or
+    an OSError with errno ENOMEM, which is how mmap.mmap reports a mapping
+    the kernel refused.  The chain is followed as the traceback prints it:
+    __cause__ ("raise ... from"), __context__ unless suppressed ("from
+    None"), and the members of an exception group.  So a library that
+    turns a MemoryError into its own error still counts, and so does an
+    error raised while handling one; the caller decides whether the memory
+    limit was the cause.
+    """
+    seen = set()
+    todo = [exc]
+    try:
+        while todo and len(seen) < 100:
+            e = todo.pop()
+            if e is None or id(e) in seen:
+                continue
+            seen.add(id(e))
+            if isinstance(e, MemoryError):
+                return e
+            if isinstance(e, OSError) and e.errno == errno.ENOMEM:
+                return e
+            if not isinstance(e, BaseException):
+                continue
+            todo.append(e.__cause__)
+            if not e.__suppress_context__:
+                todo.append(e.__context__)
+            if isinstance(e, BaseExceptionGroup):
+                todo.extend(e.exceptions)
+    except BaseException:
+        pass
+    return None
+
+
+def _memory_request(exc):
+    """Bytes the failed allocation asked for, if ``exc`` says; else None."""
+    try:
+        # numpy's _ArrayMemoryError(shape, dtype).
+        n = getattr(exc, "_total_size", None) if isinstance(exc, MemoryError) else None
+        return int(n) if type(n) is int and n > 0 else None
+    except BaseException:
+        return None
 
 
 def _register_source(code):
@@ -569,7 +625,7 @@ def _render(plt, num, max_bytes):
 
 
 def _fallback_result(e):
-    memory = isinstance(e, MemoryError)
+    memory = _memory_error(e) is not None
     try:
         name = _type_name(type(e))
     except BaseException:

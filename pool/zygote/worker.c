@@ -273,8 +273,8 @@ worker_main(int sock, int out, int err, const struct worker_setup *ws)
                 worker_fail("applying resource limits");
         msgpack_sbuffer_init(&buf);
         msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-        if (zygote_python_run(w.code, w.code_len, (unsigned) w.max_images, (size_t) w.max_image_bytes, &pk) <
-            0)
+        if (zygote_python_run(w.code, w.code_len, (unsigned) w.max_images, (size_t) w.max_image_bytes,
+                              w.limits.address_space_bytes, &pk) < 0)
                 _exit(126); /* reported as "crashed" by the pool */
         (void) zygote_send(WORKER_SOCKET_FD, &buf);
         /* Tearing down a forked interpreter's address space takes a while; do it
