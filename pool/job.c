@@ -101,7 +101,10 @@ take_images(struct run_result *r, const msgpack_object *m, unsigned max_images)
 }
 
 /* A worker runs hostile code: its result is checked field by field, and a
- * status it may not claim (timeout, killed, ...) is a protocol violation. */
+ * status it may not claim (timeout, killed, ...) is a protocol violation.
+ * "memory" only without a cgroup, where the worker's RLIMIT_AS is the limit
+ * and the worker saw it refuse an allocation; with one, the OOM kill counter
+ * is the only authority. */
 static int
 take_result(struct pool_job *j, const msgpack_object *m)
 {
@@ -113,7 +116,8 @@ take_result(struct pool_job *j, const msgpack_object *m)
 
         if (proto_map_get_str(m, "status", &status, &len) < 0 ||
             run_status_from_string(status, len, &r->status) < 0 ||
-            (r->status != RUN_OK && r->status != RUN_EXCEPTION && r->status != RUN_MEMORY))
+            (r->status != RUN_OK && r->status != RUN_EXCEPTION && r->status != RUN_MEMORY) ||
+            (r->status == RUN_MEMORY && j->worker && j->worker->oom_fd >= 0))
                 return -EBADMSG;
         if (value && value->type != MSGPACK_OBJECT_NIL && !(r->value = dup_str(value)))
                 return -EBADMSG;
@@ -250,11 +254,22 @@ _printf_(2, 3) static void set_detail(struct run_result *r, const char *fmt, ...
         va_end(ap);
 }
 
+static const char *
+format_memory(uint64_t bytes, char *buf, size_t size)
+{
+        if (bytes % (1024 * 1024) == 0)
+                (void) snprintf(buf, size, "%llu MiB", (unsigned long long) (bytes >> 20));
+        else
+                (void) snprintf(buf, size, "%llu bytes", (unsigned long long) bytes);
+        return buf;
+}
+
 /* Decide the status from what was observed, most specific first. */
 static void
 classify(struct pool_job *j)
 {
         struct run_result *r = &j->result;
+        char buf[32];
         struct worker *w = j->worker;
         int sig = w && w->exited ? w->exit_signal : 0, code = w && w->exited ? w->exit_code : 0;
         uint64_t ooms = 0;
@@ -270,9 +285,12 @@ classify(struct pool_job *j)
                 r->status = RUN_TIMEOUT;
                 set_detail(r, "the code ran past its deadline of %.3g s and was killed",
                            (double) j->timeout_ms / 1000.0);
-        } else if (j->got_result)
+        } else if (j->got_result) {
+                if (r->status == RUN_MEMORY)
+                        set_detail(r, "the code reached its memory limit of %s: an allocation failed",
+                                   format_memory(j->pool->config.memory_bytes, buf, sizeof buf));
                 return;
-        else if (ooms > 0) {
+        } else if (ooms > 0) {
                 r->status = RUN_MEMORY;
                 set_detail(r, "the code exceeded its memory limit and was killed");
         } else if (sig == SIGXCPU || (sig == SIGKILL && r->cpu_ms >= (double) j->cpu_limit_s * 1000.0)) {

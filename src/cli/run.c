@@ -106,6 +106,9 @@ print_result_text(const struct run_result *r, struct stream_sink *sink, uint64_t
                         (double) timeout_ms / 1000.0);
         else if (r->status == RUN_MEMORY && !r->has_exception)
                 fputs("vivarium: the code ran out of memory and was killed; raise --memory\n", stderr);
+        else if (r->status == RUN_MEMORY) /* rlimit mode: the traceback shows the failed allocation */
+                fprintf(stderr, "vivarium: %s; raise --memory\n",
+                        r->detail ?: "the code reached its memory limit");
         else if (r->status != RUN_OK && r->status != RUN_EXCEPTION && r->status != RUN_MEMORY && r->detail)
                 fprintf(stderr, "vivarium: %s\n", r->detail);
         if (r->n_images + r->images_omitted > 0)

@@ -159,9 +159,15 @@ write_headline(FILE *f, const struct run_result *r, const struct mcp_limits *lim
                         (double) timeout_ms / 1000, (double) limits->max_timeout_ms / 1000);
                 break;
         case RUN_MEMORY:
-                fputs("Out of memory: the code exceeded its memory limit and was killed. Use less memory "
-                      "(smaller inputs, processing in chunks).\n\n",
-                      f);
+                if (r->has_exception) /* without a cgroup: an allocation failed, the code went on */
+                        fprintf(f,
+                                "Out of memory: %s (traceback below). Use less memory (smaller inputs, "
+                                "processing in chunks).\n\n",
+                                r->detail ?: "the code reached its memory limit");
+                else
+                        fputs("Out of memory: the code exceeded its memory limit and was killed. Use less "
+                              "memory (smaller inputs, processing in chunks).\n\n",
+                              f);
                 break;
         case RUN_KILLED:
                 fprintf(f, "The code was killed (%s); output up to then is below.\n\n", detail);
