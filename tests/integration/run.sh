@@ -232,6 +232,48 @@ vr run --memory 64 --timeout 20 -c 'chunks = []
 while True:
     chunks.append(bytearray(1 << 20))'
 verdict "memory: gradual growth exits 137" test "$rc" = 137
+expect_json "memory: a MemoryError the code raises itself is an exception" 1 \
+    "d['status'] == 'exception' and d['exception']['type'] == 'MemoryError'" \
+    --memory 64 -c 'raise MemoryError("mine")'
+
+# Without a cgroup the limit is RLIMIT_AS: the refused allocation raises in the
+# code, and only the worker, which saw the refusal, can tell it from a memory
+# error the limit did not cause.
+export VIVARIUM_CGROUP=none
+rlimit_memory="d['status'] == 'memory' and 'memory limit of 64 MiB' in d['detail']"
+expect_json "memory (rlimit): an mmap RLIMIT_AS refuses is status memory" 137 \
+    "$rlimit_memory and d['exception']['type'] == 'OSError'" \
+    --memory 64 -c 'import mmap
+mmap.mmap(-1, 8 << 30)'
+expect_json "memory (rlimit): a bytearray too big is status memory" 137 \
+    "$rlimit_memory and d['exception']['type'] == 'MemoryError'" \
+    --memory 64 -c 'bytearray(512 << 20)'
+vr run --memory 64 -c 'bytearray(512 << 20)'
+verdict "memory (rlimit): exits 137, names the limit beside the traceback" \
+    eval '[ "$rc" = 137 ] && has "$err" "MemoryError" && has "$err" "memory limit of 64 MiB"'
+expect_json "memory (rlimit): gradual growth is status memory" 137 "$rlimit_memory" \
+    --memory 64 -c 'chunks = []
+while True:
+    chunks.append(bytearray(1 << 20))'
+expect_json "memory (rlimit): an error raised from a refused allocation is status memory" 137 \
+    "$rlimit_memory and d['exception']['type'] == 'ValueError'" \
+    --memory 64 -c 'try:
+    bytearray(512 << 20)
+except MemoryError as e:
+    raise ValueError("too big") from e'
+expect_json "memory (rlimit): a MemoryError the code raises itself is an exception" 1 \
+    "d['status'] == 'exception' and d['exception']['message'] == 'mine' and d['detail'] is None" \
+    --memory 64 -c 'raise MemoryError("mine")'
+expect_json "memory (rlimit): an OSError(ENOMEM) the code raises itself is an exception" 1 \
+    "d['status'] == 'exception'" --memory 64 -c 'import errno
+raise OSError(errno.ENOMEM, "mine")'
+expect_json "memory (rlimit): a caught MemoryError, then success, is ok" 0 \
+    "d['status'] == 'ok' and d['value'] == \"'recovered'\"" --memory 64 -c 'try:
+    bytearray(512 << 20)
+except MemoryError:
+    pass
+"recovered"'
+unset VIVARIUM_CGROUP
 
 # ---------------------------------------------------------------- process limits
 
