@@ -84,15 +84,21 @@ address_space_now(void)
         return (uint64_t) pages * (uint64_t) sysconf(_SC_PAGESIZE);
 }
 
-/* Would `size` more bytes (plus what allocators round up) pass the limit? */
+/* Would `size` more bytes (plus what allocators round up) pass the limit?
+ * A request larger than the limit itself is over it even where something
+ * else refuses it first (glibc or the kernel, for sizes beyond the address
+ * space): the code asked for more than its limit. */
 static bool
 beyond_limit(uint64_t size, uint64_t grain)
 {
-        uint64_t now = address_space_now();
+        uint64_t now;
 
-        if (limit_bytes == 0 || now == 0)
+        if (limit_bytes == 0)
                 return false;
-        return size >= limit_bytes || now + size + grain > limit_bytes;
+        if (size >= limit_bytes)
+                return true;
+        now = address_space_now();
+        return now != 0 && now + size + grain > limit_bytes;
 }
 
 static void
@@ -182,7 +188,7 @@ audit_hook(const char *event, PyObject *args, void *userdata)
                              st.st_size - offset < length))
                 return 0;
         if (beyond_limit((uint64_t) length, 0))
-                refused = true;
+                __atomic_store_n(&refused, true, __ATOMIC_RELAXED);
         return 0;
 }
 
