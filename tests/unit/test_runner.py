@@ -119,7 +119,8 @@ class RunTest(unittest.TestCase):
     def test_expression_value(self):
         res = self.ok("1+1")
         self.assertEqual(res, {"status": "ok", "value": "2", "exception": None,
-                               "images": [], "images_omitted": 0})
+                               "images": [], "images_omitted": 0,
+                               "memory_request": None})
 
     def test_statement_has_no_value(self):
         self.assertIsNone(self.ok("x = 1")["value"])
@@ -409,6 +410,36 @@ class RunTest(unittest.TestCase):
         # An allocation malloc refuses outright (far beyond the address space).
         e = self.exc("b = bytearray(1 << 62)", status="memory")
         self.assertEqual(e["type"], "MemoryError")
+
+    # The runner's "memory" says only that a memory error escaped; the
+    # zygote keeps it only if the address-space limit refused an allocation.
+
+    def test_mmap_enomem_is_a_memory_error(self):
+        res, out, err = run_code("import errno\nraise OSError(errno.ENOMEM, 'no')")
+        self.assertEqual(res["status"], "memory", res)
+        self.assertIsNone(res["memory_request"])
+        e = self.exc("import errno\nraise OSError(errno.EINVAL, 'no')")
+        self.assertEqual(e["type"], "OSError")
+
+    def test_memory_error_in_the_chain(self):
+        for code in ("try:\n    raise MemoryError\nexcept MemoryError as e:\n"
+                     "    raise ValueError('big') from e",
+                     "try:\n    raise MemoryError\nexcept MemoryError:\n    1/0",
+                     "raise ExceptionGroup('g', [ValueError(), MemoryError()])"):
+            self.exc(code, status="memory")
+        # "from None" hides the context from the traceback, and from us.
+        e = self.exc("try:\n    raise MemoryError\nexcept MemoryError:\n"
+                     "    raise ValueError('big') from None")
+        self.assertEqual(e["type"], "ValueError")
+
+    def test_caught_memory_error_is_ok(self):
+        self.ok("try:\n    bytearray(1 << 62)\nexcept MemoryError:\n    pass\n1")
+
+    def test_memory_request_from_numpy_style_error(self):
+        # numpy's _ArrayMemoryError carries the size it could not allocate.
+        res, out, err = run_code("class E(MemoryError):\n    _total_size = 1 << 40\nraise E")
+        self.assertEqual(res["status"], "memory", res)
+        self.assertEqual(res["memory_request"], 1 << 40)
 
     def test_keyboard_interrupt_is_an_exception(self):
         e = self.exc("raise KeyboardInterrupt")
