@@ -75,12 +75,17 @@ find_mount(const char *fstype, const char *controller, char *buf, size_t size)
         return -ENOENT;
 }
 
-/* The v2 group we live in, if memory and pids are enabled for its children. */
+static const char *const v2_controllers[] = {"memory", "pids", NULL};
+
+/* The v2 group that holds the worker groups: the root group if memory and
+ * pids are enabled there; else the group we were started in, taken over at
+ * start-up (prepare; see jail_cgroup_v2_delegate()), which is the parent of
+ * our leaf from then on, also for the processes we fork. */
 static int
-v2_base(char *buf, size_t size)
+v2_base(char *buf, size_t size, bool prepare)
 {
         char mnt[512], path[1024];
-        _cleanup_free_ char *self = NULL, *ctl = NULL;
+        _cleanup_free_ char *self = NULL;
         int r = find_mount("cgroup2", NULL, mnt, sizeof mnt);
 
         if (r < 0)
@@ -93,10 +98,15 @@ v2_base(char *buf, size_t size)
                 return -ENOENT;
         p += 3;
         p[strcspn(p, "\n")] = 0;
-        (void) snprintf(path, sizeof path, "%s%s/cgroup.subtree_control", mnt, strcmp(p, "/") == 0 ? "" : p);
-        if (read_file_bounded(path, 4096, &ctl, NULL) < 0 || !strstr(ctl, "memory") || !strstr(ctl, "pids"))
+        if ((size_t) snprintf(path, sizeof path, "%s%s", mnt, strcmp(p, "/") == 0 ? "" : p) >= sizeof path)
+                return -ENAMETOOLONG;
+        char *last = strrchr(path, '/');
+        if (strcmp(p, "/") != 0 && strcmp(last + 1, JAIL_CGROUP_V2_LEAF) == 0)
+                *last = 0; /* already taken over */
+        else if (strcmp(p, "/") != 0 && prepare && (r = jail_cgroup_v2_delegate(path, v2_controllers)) < 0)
+                return r;
+        if (!jail_cgroup_v2_has(path, "cgroup.subtree_control", v2_controllers))
                 return -ENOENT;
-        *strrchr(path, '/') = 0;
         if (access(path, W_OK) < 0)
                 return -errno;
         return (size_t) snprintf(buf, size, "%s", path) >= size ? -ENAMETOOLONG : 0;
@@ -123,7 +133,7 @@ jail_cgroup_detect(void)
 
         if (want && strcmp(want, "none") == 0)
                 return JAIL_CGROUP_NONE;
-        if ((!want || strcmp(want, "v2") == 0) && v2_base(buf, sizeof buf) == 0)
+        if ((!want || strcmp(want, "v2") == 0) && v2_base(buf, sizeof buf, true) == 0)
                 return JAIL_CGROUP_V2;
         if ((!want || strcmp(want, "v1") == 0) && v1_base("memory", buf, sizeof buf) == 0 &&
             v1_base("pids", buf, sizeof buf) == 0)
@@ -187,7 +197,7 @@ static int
 create_v2(struct jail_cgroup *cg, const char *name, uint64_t memory_bytes, uint64_t pids_max)
 {
         char base[1024];
-        int r = v2_base(base, sizeof base);
+        int r = v2_base(base, sizeof base, false);
 
         if (r >= 0)
                 r = make_group(base, name, &cg->dirs[0]);

@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -35,6 +36,17 @@ int jail_cgroup_oom_kills_fd(int fd, uint64_t *ret);
 /* Kill every process in the group: cgroup.kill on v2, freeze-kill-thaw with
  * the v1 freezer, else each member of cgroup.procs. */
 int jail_cgroup_kill(struct jail_cgroup *cg);
+
+/* cgroup v2 delegation (cgroup-delegate.c). A group we were started in is
+ * ours to use when its parent hands it the controllers: once, at start-up,
+ * while we are its only process, we move into its leaf JAIL_CGROUP_V2_LEAF
+ * and enable the controllers for its children; worker groups go beside the
+ * leaf. 0 when the controllers are enabled, -EOPNOTSUPP if they are not
+ * available, -EBUSY if other processes share the group; on failure the
+ * group is left as it was. */
+#define JAIL_CGROUP_V2_LEAF "vivarium-service"
+int jail_cgroup_v2_delegate(const char *dir, const char *const *controllers);
+bool jail_cgroup_v2_has(const char *dir, const char *file, const char *const *controllers);
 
 /* Kill what is left and remove the group (its processes must be gone; retried briefly while they exit). */
 struct jail_cgroup *jail_cgroup_free(struct jail_cgroup *cg);
