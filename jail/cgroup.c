@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * cgroup management. Runs in the spawning/dispatching process, never in the
- * jail: the jail has a cgroup namespace and no cgroup filesystem, so code in
- * it cannot see or change its limits (THREATS.md §C: no release_agent).
+ * cgroup management: finding the hierarchies, making and filling groups
+ * (killing and removing them is cgroup-kill.c). Runs in the spawning or
+ * dispatching process, never in the jail: the jail has a cgroup namespace and
+ * no cgroup filesystem, so code in it cannot see or change its limits
+ * (THREATS.md §C: no release_agent).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,16 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cgroup.h"
+#include "cgroup-internal.h"
 #include "fd-util.h"
 #include "macro.h"
-
-struct jail_cgroup {
-        enum jail_cgroup_mode mode;
-        /* v2: [0] only; v1: [0] memory, [1] pids, [2] freezer (when mounted
-         * and ours to write: it makes the kill race-free) */
-        char *dirs[3];
-};
 
 static const char *const mode_names[] = {
         [JAIL_CGROUP_NONE] = "none",
@@ -75,16 +70,14 @@ find_mount(const char *fstype, const char *controller, char *buf, size_t size)
         return -ENOENT;
 }
 
-static const char *const v2_controllers[] = {"memory", "pids", NULL};
-
-/* The v2 group that holds the worker groups: the root group if memory and
- * pids are enabled there; else the group we were started in, taken over at
- * start-up (prepare; see jail_cgroup_v2_delegate()), which is the parent of
- * our leaf from then on, also for the processes we fork. */
+/* The v2 group we live in (without checking its controllers); with
+ * parent, the group that holds the worker groups: the parent of our leaf
+ * once we took our group over (jail_cgroup_v2_delegate()), also in every
+ * process we forked since. */
 static int
-v2_base(char *buf, size_t size, bool prepare)
+v2_self(char *buf, size_t size, bool parent)
 {
-        char mnt[512], path[1024];
+        char mnt[512];
         _cleanup_free_ char *self = NULL;
         int r = find_mount("cgroup2", NULL, mnt, sizeof mnt);
 
@@ -98,22 +91,54 @@ v2_base(char *buf, size_t size, bool prepare)
                 return -ENOENT;
         p += 3;
         p[strcspn(p, "\n")] = 0;
-        if ((size_t) snprintf(path, sizeof path, "%s%s", mnt, strcmp(p, "/") == 0 ? "" : p) >= sizeof path)
+        if ((size_t) snprintf(buf, size, "%s%s", mnt, strcmp(p, "/") == 0 ? "" : p) >= size)
                 return -ENAMETOOLONG;
-        char *last = strrchr(path, '/');
-        if (strcmp(p, "/") != 0 && strcmp(last + 1, JAIL_CGROUP_V2_LEAF) == 0)
-                *last = 0; /* already taken over */
-        else if (strcmp(p, "/") != 0 && prepare && (r = jail_cgroup_v2_delegate(path, v2_controllers)) < 0)
+        char *last = strrchr(buf, '/');
+        if (parent && strcmp(p, "/") != 0 && strcmp(last + 1, JAIL_CGROUP_V2_LEAF) == 0)
+                *last = 0;
+        return 0;
+}
+
+static bool
+v2_enabled(const char *base, const char *controller)
+{
+        return jail_cgroup_v2_has(base, "cgroup.subtree_control", (const char *const[]){controller, NULL});
+}
+
+/* Once, at start-up, before we fork: take over the (non-root) group we were
+ * started in, if it was delegated to us (see jail_cgroup_v2_delegate()). */
+static void
+v2_take_over(void)
+{
+        static const char *const controllers[] = {"memory", "pids", NULL};
+        char path[1024];
+
+        if (v2_self(path, sizeof path, false) < 0)
+                return;
+        const char *last = strrchr(path, '/');
+        if (strcmp(last + 1, JAIL_CGROUP_V2_LEAF) == 0 ||
+            jail_cgroup_v2_has(path, "cgroup.subtree_control", controllers))
+                return; /* done already, or the root group (or whoever set it up) enabled them */
+        (void) jail_cgroup_v2_delegate(path, controllers);
+}
+
+int
+cgroup_v2_base(char *buf, size_t size)
+{
+        char path[1024];
+        int r = v2_self(path, sizeof path, true);
+
+        if (r < 0)
                 return r;
-        if (!jail_cgroup_v2_has(path, "cgroup.subtree_control", v2_controllers))
+        if (!v2_enabled(path, "memory") || !v2_enabled(path, "pids"))
                 return -ENOENT;
         if (access(path, W_OK) < 0)
                 return -errno;
         return (size_t) snprintf(buf, size, "%s", path) >= size ? -ENAMETOOLONG : 0;
 }
 
-static int
-v1_base(const char *controller, char *buf, size_t size)
+int
+cgroup_v1_base(const char *controller, char *buf, size_t size)
 {
         char mnt[512];
         int r = find_mount("cgroup", controller, mnt, sizeof mnt);
@@ -133,10 +158,12 @@ jail_cgroup_detect(void)
 
         if (want && strcmp(want, "none") == 0)
                 return JAIL_CGROUP_NONE;
-        if ((!want || strcmp(want, "v2") == 0) && v2_base(buf, sizeof buf, true) == 0)
+        if (!want || strcmp(want, "v2") == 0)
+                v2_take_over();
+        if ((!want || strcmp(want, "v2") == 0) && cgroup_v2_base(buf, sizeof buf) == 0)
                 return JAIL_CGROUP_V2;
-        if ((!want || strcmp(want, "v1") == 0) && v1_base("memory", buf, sizeof buf) == 0 &&
-            v1_base("pids", buf, sizeof buf) == 0)
+        if ((!want || strcmp(want, "v1") == 0) && cgroup_v1_base("memory", buf, sizeof buf) == 0 &&
+            cgroup_v1_base("pids", buf, sizeof buf) == 0)
                 return JAIL_CGROUP_V1;
         return JAIL_CGROUP_NONE;
 }
@@ -165,53 +192,119 @@ make_group(const char *base, const char *name, char **ret)
         return *ret ? 0 : -ENOMEM;
 }
 
-static int
-create_v1(struct jail_cgroup *cg, const char *name, uint64_t memory_bytes, uint64_t pids_max)
+uint64_t
+jail_cgroup_cpu_quota_us(uint32_t cpu_milli)
 {
-        char base[1024], memsw[1300];
-        int r = v1_base("memory", base, sizeof base);
+        return (uint64_t) cpu_milli * JAIL_CGROUP_CPU_PERIOD_US / 1000;
+}
+
+int
+jail_cgroup_cpu_max_format(uint32_t cpu_milli, char *buf, size_t size)
+{
+        if (cpu_milli < JAIL_CGROUP_CPU_MIN_MILLI || cpu_milli > JAIL_CGROUP_CPU_MAX_MILLI)
+                return -ERANGE;
+        if ((size_t) snprintf(buf, size, "%llu %u", (unsigned long long) jail_cgroup_cpu_quota_us(cpu_milli),
+                              JAIL_CGROUP_CPU_PERIOD_US) >= size)
+                return -ENOBUFS;
+        return 0;
+}
+
+int
+jail_cgroup_cpu_usable(enum jail_cgroup_mode mode)
+{
+        char base[1024], path[1100];
+        int r;
+
+        if (mode == JAIL_CGROUP_V1)
+                return cgroup_v1_base("cpu", base, sizeof base);
+        if (mode != JAIL_CGROUP_V2)
+                return -EOPNOTSUPP;
+        r = cgroup_v2_base(base, sizeof base);
+        if (r < 0 || v2_enabled(base, "cpu"))
+                return r;
+        /* Whoever set the subtree up enabled memory and pids for its
+         * children; cpu may be left out, so ask for it ourselves. It fails
+         * if the cpu controller is not offered to our group (not in its
+         * cgroup.controllers), or with real-time processes in the subtree. */
+        (void) snprintf(path, sizeof path, "%s/cgroup.subtree_control", base);
+        r = write_string_file(path, "+cpu");
+        if (r < 0)
+                return r;
+        return v2_enabled(base, "cpu") ? 0 : -EOPNOTSUPP;
+}
+
+static int
+create_v1_cpu(struct jail_cgroup *cg, const char *name, uint32_t cpu_milli)
+{
+        char base[1024];
+        int r = cgroup_v1_base("cpu", base, sizeof base);
 
         if (r >= 0)
-                r = make_group(base, name, &cg->dirs[0]);
+                r = make_group(base, name, &cg->dirs[CG_CPU]);
         if (r >= 0)
-                r = write_u64(cg->dirs[0], "memory.limit_in_bytes", memory_bytes);
-        /* With swap accounting the limit must also cover swap, or the code pages out past it. */
-        (void) snprintf(memsw, sizeof memsw, "%s/memory.memsw.limit_in_bytes",
-                        cg->dirs[0] ? cg->dirs[0] : "");
-        if (r >= 0 && access(memsw, F_OK) == 0)
-                r = write_u64(cg->dirs[0], "memory.memsw.limit_in_bytes", memory_bytes);
+                r = write_u64(cg->dirs[CG_CPU], "cpu.cfs_period_us", JAIL_CGROUP_CPU_PERIOD_US);
         if (r >= 0)
-                r = v1_base("pids", base, sizeof base);
-        if (r >= 0)
-                r = make_group(base, name, &cg->dirs[1]);
-        if (r >= 0)
-                r = write_u64(cg->dirs[1], "pids.max", pids_max);
-        /* The freezer is optional: without it the kill walks cgroup.procs, and
-         * a process forking at that moment can slip through. */
-        if (r >= 0 && v1_base("freezer", base, sizeof base) == 0 && make_group(base, name, &cg->dirs[2]) < 0)
-                cg->dirs[2] = NULL;
+                r = write_u64(cg->dirs[CG_CPU], "cpu.cfs_quota_us", jail_cgroup_cpu_quota_us(cpu_milli));
         return r;
 }
 
 static int
-create_v2(struct jail_cgroup *cg, const char *name, uint64_t memory_bytes, uint64_t pids_max)
+create_v1(struct jail_cgroup *cg, const char *name, const struct jail_cgroup_limits *l)
 {
-        char base[1024];
-        int r = v2_base(base, sizeof base, false);
+        char base[1024], memsw[1300];
+        int r = cgroup_v1_base("memory", base, sizeof base);
 
         if (r >= 0)
-                r = make_group(base, name, &cg->dirs[0]);
+                r = make_group(base, name, &cg->dirs[CG_MEMORY]);
         if (r >= 0)
-                r = write_u64(cg->dirs[0], "memory.max", memory_bytes);
+                r = write_u64(cg->dirs[CG_MEMORY], "memory.limit_in_bytes", l->memory_bytes);
+        /* With swap accounting the limit must also cover swap, or the code pages out past it. */
+        (void) snprintf(memsw, sizeof memsw, "%s/memory.memsw.limit_in_bytes",
+                        cg->dirs[CG_MEMORY] ? cg->dirs[CG_MEMORY] : "");
+        if (r >= 0 && access(memsw, F_OK) == 0)
+                r = write_u64(cg->dirs[CG_MEMORY], "memory.memsw.limit_in_bytes", l->memory_bytes);
+        if (r >= 0)
+                r = cgroup_v1_base("pids", base, sizeof base);
+        if (r >= 0)
+                r = make_group(base, name, &cg->dirs[CG_PIDS]);
+        if (r >= 0)
+                r = write_u64(cg->dirs[CG_PIDS], "pids.max", l->pids_max);
+        if (r >= 0 && l->cpu_milli > 0)
+                r = create_v1_cpu(cg, name, l->cpu_milli);
+        /* The freezer is optional: without it the kill walks cgroup.procs, and
+         * a process forking at that moment can slip through. */
+        if (r >= 0 && cgroup_v1_base("freezer", base, sizeof base) == 0)
+                (void) make_group(base, name, &cg->dirs[CG_FREEZER]);
+        return r;
+}
+
+static int
+create_v2(struct jail_cgroup *cg, const char *name, const struct jail_cgroup_limits *l)
+{
+        char base[1024], cpu_max[64], path[1300];
+        int r = cgroup_v2_base(base, sizeof base);
+
+        if (r >= 0)
+                r = make_group(base, name, &cg->dirs[CG_MEMORY]);
+        if (r >= 0)
+                r = write_u64(cg->dirs[CG_MEMORY], "memory.max", l->memory_bytes);
         if (r >= 0) /* absent without swap accounting; then there is nothing to cap */
-                (void) write_u64(cg->dirs[0], "memory.swap.max", 0);
+                (void) write_u64(cg->dirs[CG_MEMORY], "memory.swap.max", 0);
         if (r >= 0)
-                r = write_u64(cg->dirs[0], "pids.max", pids_max);
+                r = write_u64(cg->dirs[CG_MEMORY], "pids.max", l->pids_max);
+        /* cpu.max exists only with the cpu controller enabled for the parent's
+         * children (jail_cgroup_cpu_usable()): its absence fails the group. */
+        if (r >= 0 && l->cpu_milli > 0)
+                r = jail_cgroup_cpu_max_format(l->cpu_milli, cpu_max, sizeof cpu_max);
+        if (r >= 0 && l->cpu_milli > 0) {
+                (void) snprintf(path, sizeof path, "%s/cpu.max", cg->dirs[CG_MEMORY]);
+                r = write_string_file(path, cpu_max);
+        }
         return r;
 }
 
 int
-jail_cgroup_create(enum jail_cgroup_mode mode, const char *name, uint64_t memory_bytes, uint64_t pids_max,
+jail_cgroup_create(enum jail_cgroup_mode mode, const char *name, const struct jail_cgroup_limits *limits,
                    struct jail_cgroup **ret)
 {
         struct jail_cgroup *cg = calloc(1, sizeof *cg);
@@ -220,12 +313,14 @@ jail_cgroup_create(enum jail_cgroup_mode mode, const char *name, uint64_t memory
         if (!cg)
                 return -ENOMEM;
         cg->mode = mode;
-        if (strchr(name, '/') || name[0] == '.')
+        if (strchr(name, '/') || name[0] == '.' ||
+            (limits->cpu_milli > 0 && (limits->cpu_milli < JAIL_CGROUP_CPU_MIN_MILLI ||
+                                       limits->cpu_milli > JAIL_CGROUP_CPU_MAX_MILLI)))
                 r = -EINVAL;
         else if (mode == JAIL_CGROUP_V2)
-                r = create_v2(cg, name, memory_bytes, pids_max);
+                r = create_v2(cg, name, limits);
         else if (mode == JAIL_CGROUP_V1)
-                r = create_v1(cg, name, memory_bytes, pids_max);
+                r = create_v1(cg, name, limits);
         else
                 r = -EOPNOTSUPP;
         if (r < 0) {
@@ -266,7 +361,7 @@ jail_cgroup_oom_fd(struct jail_cgroup *cg, int *ret_fd)
         char path[1300];
         int fd;
 
-        (void) snprintf(path, sizeof path, "%s/%s", cg->dirs[0],
+        (void) snprintf(path, sizeof path, "%s/%s", cg->dirs[CG_MEMORY],
                         cg->mode == JAIL_CGROUP_V2 ? "memory.events" : "memory.oom_control");
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
@@ -290,88 +385,4 @@ jail_cgroup_oom_kills_fd(int fd, uint64_t *ret)
                 return -errno;
         text[n] = 0;
         return parse_oom_kills(text, ret);
-}
-
-static void
-kill_members(const char *dir)
-{
-        _cleanup_free_ char *procs = NULL;
-        char path[1300], *save = NULL;
-
-        (void) snprintf(path, sizeof path, "%s/cgroup.procs", dir);
-        if (read_file_bounded(path, 1 << 20, &procs, NULL) < 0)
-                return;
-        for (char *l = strtok_r(procs, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-                (void) kill((pid_t) strtol(l, NULL, 10), SIGKILL);
-}
-
-/* v1 with the freezer: freeze the group (no member can fork any more), kill
- * every member, thaw so the kills are delivered. Waiting for FROZEN is
- * bounded: this runs on the dispatcher's loop. */
-static int
-kill_frozen(const char *dir)
-{
-        char path[1300];
-        int r;
-
-        (void) snprintf(path, sizeof path, "%s/freezer.state", dir);
-        r = write_string_file(path, "FROZEN");
-        if (r < 0)
-                return r;
-        for (int tries = 0; tries < 100; tries++) {
-                _cleanup_free_ char *state = NULL;
-                if (read_file_bounded(path, 64, &state, NULL) < 0 || strncmp(state, "FROZEN", 6) == 0)
-                        break;
-                (void) nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
-        }
-        kill_members(dir);
-        return write_string_file(path, "THAWED");
-}
-
-int
-jail_cgroup_kill(struct jail_cgroup *cg)
-{
-        char path[1300];
-
-        if (cg->mode == JAIL_CGROUP_V2) {
-                (void) snprintf(path, sizeof path, "%s/cgroup.kill", cg->dirs[0]);
-                if (write_string_file(path, "1") == 0)
-                        return 0;
-        }
-        if (cg->dirs[2] && kill_frozen(cg->dirs[2]) == 0)
-                return 0;
-        /* v1 without the freezer (and v2 before cgroup.kill): signal each
-         * member. A member forking at this moment can slip through; the pids
-         * limit bounds how far. */
-        for (size_t i = 0; i < ELEMENTSOF(cg->dirs); i++)
-                if (cg->dirs[i])
-                        kill_members(cg->dirs[i]);
-        return 0;
-}
-
-struct jail_cgroup *
-jail_cgroup_free(struct jail_cgroup *cg)
-{
-        if (!cg)
-                return NULL;
-        (void) jail_cgroup_kill(cg);
-        return jail_cgroup_remove(cg);
-}
-
-struct jail_cgroup *
-jail_cgroup_remove(struct jail_cgroup *cg)
-{
-        if (!cg)
-                return NULL;
-        for (size_t i = 0; i < ELEMENTSOF(cg->dirs); i++) {
-                if (!cg->dirs[i])
-                        continue;
-                /* Killed members take a moment to leave: rmdir says EBUSY until
-                 * then. Bounded, because this runs on the dispatcher's loop. */
-                for (int tries = 0; rmdir(cg->dirs[i]) < 0 && errno == EBUSY && tries < 50; tries++)
-                        (void) nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
-                free(cg->dirs[i]);
-        }
-        free(cg);
-        return NULL;
 }

@@ -8,7 +8,7 @@ libjail_a_SOURCES = \
 	jail/spawn.c \
 	jail/caps.c jail/caps.h \
 	jail/net.c jail/net.h \
-	jail/cgroup.c jail/cgroup.h jail/cgroup-delegate.c \
+	jail/cgroup.c jail/cgroup-kill.c jail/cgroup-delegate.c jail/cgroup.h jail/cgroup-internal.h \
 	jail/lockdown.c jail/lockdown.h \
 	jail/landlock.c jail/landlock.h \
 	jail/seccomp.c jail/seccomp-filter.h

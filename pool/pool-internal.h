@@ -102,6 +102,7 @@ struct pool {
         uint64_t next_zygote_id, next_cgroup_ref;
         bool range_ids; /* a subordinate range: a uid per worker slot */
         enum jail_cgroup_mode cgroup_mode;
+        uint32_t cpu_milli;   /* the CPU quota in force: 0 if none is configured or possible */
         struct pool_env *env; /* the default environment */
 };
 

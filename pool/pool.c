@@ -78,6 +78,10 @@ pool_new(sd_event *event, const struct pool_config *c, struct pool **ret)
         p->spawner = (struct spawner){.pidfd = -EBADF, .sock = -EBADF};
         p->range_ids = geteuid() == 0;
         p->cgroup_mode = jail_cgroup_detect();
+        /* Without a hierarchy that takes a quota there is no CPU share limit
+         * (RLIMIT_CPU bounds CPU seconds only); pool_get_stats() says so. */
+        if (c->cpu_milli > 0 && jail_cgroup_cpu_usable(p->cgroup_mode) >= 0)
+                p->cpu_milli = c->cpu_milli;
         r = keeper_start(&p->config, &p->keeper);
         if (r >= 0)
                 r = keeper_spawn(&p->keeper, &p->spawner);
@@ -189,6 +193,7 @@ pool_get_stats(struct pool *p, struct pool_stats *ret)
         *ret = (struct pool_stats){
                 .idmap = p->range_ids ? "range" : "single",
                 .cgroup = jail_cgroup_mode_to_string(p->cgroup_mode),
+                .cpus = p->cpu_milli / 1000.0,
                 .landlock = jail_landlock_available(),
                 .env = {.name = e->name,
                         .preload = e->preload,

@@ -20,6 +20,7 @@ struct pool_config {
         char **preload;        /* modules the default environment's zygote imports */
         uint64_t memory_bytes; /* per worker */
         uint64_t nproc;        /* processes and threads per worker */
+        uint32_t cpu_milli;    /* CPU quota per worker in thousandths of a CPU; 0: none */
         uint64_t nofile;
         uint64_t fsize_bytes;
         uint64_t tmp_bytes, workspace_bytes; /* each worker's private /tmp and /workspace */
@@ -64,6 +65,7 @@ struct pool_env_stats {
 struct pool_stats {
         const char *idmap;  /* "range" or "single" */
         const char *cgroup; /* "v2", "v1" or "none" */
+        double cpus;        /* the CPU quota per worker in force; 0: none */
         bool landlock;
         struct pool_env_stats env; /* only the default environment exists so far */
 };

@@ -7,9 +7,10 @@
  * Invariants: a group holds only a process that descends from one of our
  * zygotes, checked while the pid provably belonged to the process the
  * dispatcher's pidfd refers to; names and limits are ours, never the
- * dispatcher's; at most SPAWNER_MAX_CGROUPS exist at once, and every one is
- * removed when the dispatcher asks, when its zygote exits, or when the
- * spawner exits.
+ * dispatcher's (but for a CPU quota the dispatcher picks, within the
+ * message's range: a dispatcher could equally ask for no group at all); at
+ * most SPAWNER_MAX_CGROUPS exist at once, and every one is removed when the
+ * dispatcher asks, when its zygote exits, or when the spawner exits.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -103,10 +104,13 @@ remove_entry(struct spawner_cgroup *e, bool kill)
 }
 
 int
-spawner_cgroup_add(struct spawner_cgroup *table, const struct pool_config *c, int mode, uint64_t zygote_id,
-                   pid_t zygote_pid, uint64_t ref, int pidfd, int *ret_fd)
+spawner_cgroup_add(struct spawner_cgroup *table, const struct pool_config *c, int mode, pid_t zygote_pid,
+                   const struct spawner_request *rq, int *ret_fd)
 {
         struct spawner_cgroup *e = find(table, 0);
+        struct jail_cgroup_limits limits = {
+                .memory_bytes = c->memory_bytes, .pids_max = c->nproc, .cpu_milli = rq->cpu_milli};
+        uint64_t ref = rq->ref;
         char name[64];
         pid_t pid;
         int r;
@@ -117,21 +121,21 @@ spawner_cgroup_add(struct spawner_cgroup *table, const struct pool_config *c, in
                 return -EMFILE;
         if (mode == JAIL_CGROUP_NONE)
                 return -EOPNOTSUPP;
-        r = spawner_pidfd_pid(pidfd, &pid);
+        r = spawner_pidfd_pid(rq->fd, &pid);
         if (r >= 0)
                 r = spawner_pid_descends(pid, zygote_pid);
         if (r < 0)
                 return r;
         (void) snprintf(name, sizeof name, "w%d-%d", (int) getpid(), (int) pid);
-        r = jail_cgroup_create((enum jail_cgroup_mode) mode, name, c->memory_bytes, c->nproc, &e->cg);
+        r = jail_cgroup_create((enum jail_cgroup_mode) mode, name, &limits, &e->cg);
         if (r < 0)
                 return r;
         e->ref = ref;
-        e->zygote_id = zygote_id;
+        e->zygote_id = rq->id;
         r = jail_cgroup_attach(e->cg, pid);
         /* The pid was the worker's while the pidfd's process was not yet reaped:
          * if it still is not, the attach moved the right process. */
-        if (r >= 0 && pidfd_signal(pidfd, 0) < 0)
+        if (r >= 0 && pidfd_signal(rq->fd, 0) < 0)
                 r = -ESRCH;
         if (r >= 0)
                 r = jail_cgroup_oom_fd(e->cg, ret_fd);

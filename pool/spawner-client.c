@@ -80,7 +80,7 @@ spawner_request_kill(struct spawner *s, uint64_t id)
 }
 
 int
-spawner_request_cgroup(struct spawner *s, uint64_t id, uint64_t ref, int pidfd)
+spawner_request_cgroup(struct spawner *s, uint64_t id, uint64_t ref, uint32_t cpu_milli, int pidfd)
 {
         msgpack_sbuffer sb;
         msgpack_packer pk;
@@ -88,10 +88,11 @@ spawner_request_cgroup(struct spawner *s, uint64_t id, uint64_t ref, int pidfd)
 
         msgpack_sbuffer_init(&sb);
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, 3);
+        msgpack_pack_map(&pk, 4);
         proto_pack_key_str(&pk, "type", "cgroup");
         proto_pack_key_uint(&pk, "id", id);
         proto_pack_key_uint(&pk, "ref", ref);
+        proto_pack_key_uint(&pk, "cpu_milli", cpu_milli);
         r = spawner_send(s->sock, &sb, pidfd);
         msgpack_sbuffer_destroy(&sb);
         return r;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "cgroup.h"
 #include "fd-util.h"
 #include "macro.h"
 #include "msg.h"
@@ -69,6 +70,7 @@ parse_fields(const msgpack_object *m, struct spawner_request *r)
 {
         const msgpack_object *arr;
         uint32_t keys = m->via.map.size;
+        uint64_t cpu;
 
         if (wire_type_is(m, "zygote") && keys == 5 && proto_map_get_uint(m, "id", &r->id) == 0 &&
             proto_map_get_array(m, "preload", &arr) == 0 &&
@@ -81,9 +83,12 @@ parse_fields(const msgpack_object *m, struct spawner_request *r)
                 r->type = SPAWNER_REQUEST_KILL;
                 return 0;
         }
-        if (wire_type_is(m, "cgroup") && keys == 3 && proto_map_get_uint(m, "id", &r->id) == 0 &&
-            proto_map_get_uint(m, "ref", &r->ref) == 0 && r->ref != 0) {
+        if (wire_type_is(m, "cgroup") && keys == 4 && proto_map_get_uint(m, "id", &r->id) == 0 &&
+            proto_map_get_uint(m, "ref", &r->ref) == 0 && r->ref != 0 &&
+            proto_map_get_uint(m, "cpu_milli", &cpu) == 0 &&
+            (cpu == 0 || (cpu >= JAIL_CGROUP_CPU_MIN_MILLI && cpu <= JAIL_CGROUP_CPU_MAX_MILLI))) {
                 r->type = SPAWNER_REQUEST_CGROUP;
+                r->cpu_milli = (uint32_t) cpu;
                 return 0;
         }
         if (wire_type_is(m, "uncgroup") && keys == 2 && proto_map_get_uint(m, "ref", &r->ref) == 0 &&

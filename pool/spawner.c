@@ -191,8 +191,7 @@ make_cgroup(struct spawner_state *st, const struct spawner_request *rq)
         _cleanup_close_ int fd = -EBADF;
         msgpack_sbuffer sb;
         msgpack_packer pk;
-        int r = e ? spawner_cgroup_add(st->cgroups, st->config, st->cgroup_mode, e->id, e->proc.pid, rq->ref,
-                                       rq->fd, &fd)
+        int r = e ? spawner_cgroup_add(st->cgroups, st->config, st->cgroup_mode, e->proc.pid, rq, &fd)
                   : -ESRCH;
 
         if (r < 0)

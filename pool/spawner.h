@@ -7,7 +7,7 @@
  *
  *  dispatcher -> spawner  {type: "zygote", id, preload: [str], tmp_bytes, workspace_bytes}
  *                         {type: "kill", id}
- *                         {type: "cgroup", id, ref} + SCM_RIGHTS [the worker's pidfd]
+ *                         {type: "cgroup", id, ref, cpu_milli} + SCM_RIGHTS [the worker's pidfd]
  *                         {type: "uncgroup", ref}
  *  spawner -> dispatcher  {type: "started", id} + SCM_RIGHTS [zygote control socket]
  *                         {type: "failed", id, error: int, message: str}
@@ -26,9 +26,12 @@
  * descend from the zygote `id` (so no message can put a process outside our
  * jails into a group, or later kill it), attaches it and then checks that the
  * pidfd still refers to a live process (so the pid was not reused meanwhile).
- * The group's name and limits are the spawner's own; `ref` is the
- * dispatcher's handle for it. "uncgroup" kills what is left in the group and
- * removes it; an unknown ref is ignored (the group went with its zygote).
+ * The group's name and memory and process limits are the spawner's own;
+ * `cpu_milli` is the CPU quota in thousandths of a CPU (0: none), which the
+ * dispatcher picks because it knows whether the hierarchy has the cpu
+ * controller; `ref` is the dispatcher's handle for the group. "uncgroup"
+ * kills what is left in the group and removes it; an unknown ref is ignored
+ * (the group went with its zygote).
  */
 #pragma once
 
@@ -78,7 +81,7 @@ int spawner_request_zygote(struct spawner *s, uint64_t id, char *const *preload,
 int spawner_request_kill(struct spawner *s, uint64_t id);
 /* Ask for a cgroup for the worker behind `pidfd` (a worker of zygote `id`);
  * the answer is a CGROUP or CGROUP_FAILED event with the same ref. */
-int spawner_request_cgroup(struct spawner *s, uint64_t id, uint64_t ref, int pidfd);
+int spawner_request_cgroup(struct spawner *s, uint64_t id, uint64_t ref, uint32_t cpu_milli, int pidfd);
 int spawner_request_uncgroup(struct spawner *s, uint64_t ref);
 /* Read one event (the socket is non-blocking): 1 and the event, 0 if none is
  * pending, -EPIPE if the spawner is gone, -EBADMSG if it broke the protocol. */
@@ -98,7 +101,8 @@ struct spawner_request {
         uint64_t ref;   /* CGROUP, UNCGROUP: never 0 */
         char **preload; /* ZYGOTE: valid module names */
         uint64_t tmp_bytes, workspace_bytes;
-        int fd; /* CGROUP: the worker's pidfd; else -EBADF */
+        uint32_t cpu_milli; /* CGROUP: 0, or JAIL_CGROUP_CPU_MIN_MILLI .. _MAX_MILLI */
+        int fd;             /* CGROUP: the worker's pidfd; else -EBADF */
 };
 
 /* Validate one packet and the descriptor that came with it (-EBADF if none).
@@ -121,10 +125,11 @@ int spawner_pidfd_pid(int pidfd, pid_t *ret);
 /* 0 if `pid` descends from `ancestor` within SPAWNER_MAX_DEPTH generations,
  * -EPERM if not, -ESRCH if it is gone. */
 int spawner_pid_descends(pid_t pid, pid_t ancestor);
-/* Create the group `ref` for the worker behind `pidfd`, which must descend
- * from zygote_pid; return the group's OOM counter (read-only) in *ret_fd. */
-int spawner_cgroup_add(struct spawner_cgroup *table, const struct pool_config *c, int mode,
-                       uint64_t zygote_id, pid_t zygote_pid, uint64_t ref, int pidfd, int *ret_fd);
+/* Create the group rq->ref for the worker behind rq->fd, which must descend
+ * from zygote_pid (of zygote rq->id); return the group's OOM counter
+ * (read-only) in *ret_fd. */
+int spawner_cgroup_add(struct spawner_cgroup *table, const struct pool_config *c, int mode, pid_t zygote_pid,
+                       const struct spawner_request *rq, int *ret_fd);
 /* Kill what is left in a group and remove it (by ref); or remove the groups
  * of a zygote that exited or was killed, or all (zygote_id 0), whose members
  * die with the zygote's pid namespace. */

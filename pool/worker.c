@@ -136,7 +136,7 @@ worker_request_cgroup(struct worker *w)
         if (p->cgroup_mode == JAIL_CGROUP_NONE)
                 return false;
         w->cgroup_ref = ++p->next_cgroup_ref;
-        r = spawner_request_cgroup(&p->spawner, w->env->zygote_id, w->cgroup_ref, w->pidfd);
+        r = spawner_request_cgroup(&p->spawner, w->env->zygote_id, w->cgroup_ref, p->cpu_milli, w->pidfd);
         if (r < 0) {
                 log_debug_errno(r, "cannot ask for a cgroup, using rlimits: %m");
                 w->cgroup_ref = 0;

@@ -84,6 +84,7 @@ print_report(const msgpack_object *r)
 {
         const msgpack_object *iso = NULL, *envs = NULL, *req = NULL;
         bool landlock = false;
+        double cpus = 0;
 
         (void) proto_map_get_map(r, "isolation", &iso);
         (void) proto_map_get_array(r, "environments", &envs);
@@ -93,12 +94,17 @@ print_report(const msgpack_object *r)
         printf(", %llu connection(s)\n", (unsigned long long) u(r, "connections"));
         if (iso) {
                 (void) proto_map_get_bool(iso, "landlock", &landlock);
+                (void) proto_map_get_double(iso, "cpus", &cpus);
                 printf("isolation: ");
                 print_str(iso, "mode");
                 printf(" mode, id map ");
                 print_str(iso, "idmap");
                 printf(", cgroup ");
                 print_str(iso, "cgroup");
+                if (cpus > 0)
+                        printf(", cpus %g", cpus);
+                else
+                        printf(", cpus unlimited");
                 printf(", landlock %s, seccomp\n", landlock ? "yes" : "no");
         }
         printf("workers: %llu idle, %llu busy; queue %llu\n", (unsigned long long) u(r, "idle_workers"),

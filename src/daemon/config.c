@@ -44,6 +44,7 @@ enum config_kind {
         CONFIG_UINT,    /* decimal integer */
         CONFIG_SIZE,    /* bytes, with an optional K, M, G or T suffix */
         CONFIG_SECONDS, /* decimal seconds, stored as milliseconds */
+        CONFIG_CPUS,    /* a decimal number of CPUs, stored in thousandths */
         CONFIG_MODE,    /* octal permission bits */
         CONFIG_PATH,    /* absolute socket path */
         CONFIG_USER,    /* a user name */
@@ -80,6 +81,9 @@ static const struct config_key config_keys[] = {
         KEY("limits", "max_timeout", CONFIG_SECONDS, max_timeout_ms, 1, 86400 * 1000),
         KEY("limits", "memory", CONFIG_SIZE, memory_bytes, 16 * MiB, 64 * GiB),
         KEY("limits", "processes", CONFIG_UINT, processes, 4, 4096),
+        /* 0 (the default) is no quota and cannot be written; the machine's CPU
+         * count bounds it further (config_validate()). */
+        KEY("limits", "cpus", CONFIG_CPUS, cpu_milli, 10, 1024 * 1000),
         KEY("limits", "open_files", CONFIG_UINT, open_files, 16, 65536),
         KEY("limits", "file_size", CONFIG_SIZE, file_size_bytes, 1 * MiB, 1 * TiB),
         KEY("limits", "tmp", CONFIG_SIZE, tmp_bytes, 1 * MiB, 64 * GiB),
@@ -191,6 +195,7 @@ config_format(enum config_kind kind, uint64_t v, char *buf, size_t size)
                         }
                 break;
         case CONFIG_SECONDS:
+        case CONFIG_CPUS:
                 if (v % 1000 != 0) {
                         int n = snprintf(buf, size, "%" PRIu64 ".%03" PRIu64, v / 1000, v % 1000);
                         while (n > 0 && (size_t) n < size && buf[n - 1] == '0')
@@ -244,6 +249,9 @@ config_parse_number(const struct config_key *k, const char *value, uint64_t *ret
                 return parse_size(value, ret);
         case CONFIG_MODE:
                 return parse_mode(value, ret);
+        case CONFIG_CPUS:
+                /* The same syntax: a decimal fraction, kept to thousandths. */
+                return parse_seconds_ms(value, k->max, ret);
         case CONFIG_SECONDS:
                 r = parse_seconds_ms(value, k->max, ret);
                 if (r == -ERANGE && seconds_are_zero(value)) {
@@ -266,6 +274,8 @@ config_kind_syntax(enum config_kind kind)
                 return "not a size (an integer with an optional K, M, G or T suffix)";
         case CONFIG_SECONDS:
                 return "not a number of seconds";
+        case CONFIG_CPUS:
+                return "not a number of CPUs such as 0.5 or 2";
         case CONFIG_MODE:
                 return "not an octal mode such as 0660";
         default:
@@ -612,7 +622,7 @@ config_validate(const struct vivarium_config *c, char **ret_error)
                 if (k->kind == CONFIG_PATH || k->kind == CONFIG_USER || k->kind == CONFIG_MODULES)
                         continue;
                 v = config_field_get(c, k);
-                if (v >= k->min && v <= k->max)
+                if ((v >= k->min && v <= k->max) || (k->kind == CONFIG_CPUS && v == 0))
                         continue;
                 config_format(k->kind, v, a, sizeof a);
                 r = config_range_error(k, a, &why);
@@ -638,6 +648,14 @@ config_validate(const struct vivarium_config *c, char **ret_error)
                                     "timeout = %s is above max_timeout = %s: the default timeout must not "
                                     "exceed the longest one allowed",
                                     a, b);
+        }
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+        if (online > 0 && c->cpu_milli > (uint64_t) online * 1000) {
+                config_format(CONFIG_CPUS, c->cpu_milli, a, sizeof a);
+                return config_error(ret_error, -EINVAL,
+                                    "cpus = %s is above the %ld CPU(s) online: a run could never use that "
+                                    "much, so it would limit nothing",
+                                    a, online);
         }
         if (c->idle_workers > c->max_workers)
                 return config_error(ret_error, -EINVAL,

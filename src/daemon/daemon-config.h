@@ -30,6 +30,7 @@ struct vivarium_config {
         uint64_t max_timeout_ms;     /* 600000; >= default */
         uint64_t memory_bytes;       /* 512 MiB; 16 MiB .. 64 GiB */
         uint64_t processes;          /* 64; 4 .. 4096 */
+        uint32_t cpu_milli;          /* CPUs per run in thousandths; 0 (no quota); 0.01 .. CPUs online */
         uint64_t open_files;         /* 1024; 16 .. 65536 */
         uint64_t file_size_bytes;    /* 256 MiB */
         uint64_t tmp_bytes;          /* 64 MiB */

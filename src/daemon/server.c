@@ -34,6 +34,7 @@ pool_config_from(const struct vivarium_config *c)
         p.preload = c->preload;
         p.memory_bytes = c->memory_bytes;
         p.nproc = c->processes;
+        p.cpu_milli = c->cpu_milli;
         p.nofile = c->open_files;
         p.fsize_bytes = c->file_size_bytes;
         p.tmp_bytes = c->tmp_bytes;
@@ -47,6 +48,22 @@ pool_config_from(const struct vivarium_config *c)
         p.queue_limit = c->queue_limit;
         p.startup_timeout_ms = c->startup_timeout_ms;
         return p;
+}
+
+/* Once, at start-up: a configured CPU quota that cannot hold is run without,
+ * not refused (memory and process limits still hold); status shows cpus 0. */
+static void
+warn_without_cpu_quota(struct server *s)
+{
+        struct pool_stats st;
+
+        if (s->config.cpu_milli == 0)
+                return;
+        pool_get_stats(s->pool, &st);
+        if (st.cpus == 0)
+                log_warning("cpus = %u.%03u: no cgroup hierarchy here takes a CPU quota (cgroup %s): runs "
+                            "have no CPU share limit",
+                            s->config.cpu_milli / 1000, s->config.cpu_milli % 1000, st.cgroup);
 }
 
 int
@@ -75,6 +92,7 @@ server_new(sd_event *event, const struct vivarium_config *c, struct server **ret
                 free(s);
                 return r;
         }
+        warn_without_cpu_quota(s);
         *ret = s;
         return 0;
 }

@@ -906,6 +906,9 @@ class TestStatus(Base):
         self.assertIn(iso.get("mode"), ("root", "unprivileged"))
         self.assertIn(iso.get("idmap"), ("range", "single"))
         self.assertIn(iso.get("cgroup"), ("v2", "v1", "none"))
+        self.assertTrue(is_number(iso.get("cpus")) and iso["cpus"] >= 0, "isolation.cpus")
+        if iso["cgroup"] == "none":
+            self.assertEqual(iso["cpus"], 0, "no CPU quota without cgroups")
         self.assertIsInstance(iso.get("landlock"), bool)
         self.assertIs(iso.get("seccomp"), True)
         for k in ("idle_workers", "busy_workers", "queue_depth"):

@@ -85,6 +85,7 @@ expect_same(const struct vivarium_config *a, const struct vivarium_config *b)
         cr_expect_eq(a->max_timeout_ms, b->max_timeout_ms);
         cr_expect_eq(a->memory_bytes, b->memory_bytes);
         cr_expect_eq(a->processes, b->processes);
+        cr_expect_eq(a->cpu_milli, b->cpu_milli);
         cr_expect_eq(a->open_files, b->open_files);
         cr_expect_eq(a->file_size_bytes, b->file_size_bytes);
         cr_expect_eq(a->tmp_bytes, b->tmp_bytes);
@@ -157,6 +158,7 @@ Test(config, defaults)
         cr_expect_eq(c.max_timeout_ms, 600000);
         cr_expect_eq(c.memory_bytes, 512 * MiB);
         cr_expect_eq(c.processes, 64);
+        cr_expect_eq(c.cpu_milli, 0, "no CPU quota");
         cr_expect_eq(c.open_files, 1024);
         cr_expect_eq(c.file_size_bytes, 256 * MiB);
         cr_expect_eq(c.tmp_bytes, 64 * MiB);
@@ -193,6 +195,7 @@ Test(config, every_key_parsed)
                     "max_timeout = 7200\n"
                     "memory = 1G\n"
                     "processes = 100\n"
+                    "cpus = 0.5\n"
                     "open_files = 4096\n"
                     "file_size = 1T\n"
                     "tmp = 128M\n"
@@ -218,6 +221,7 @@ Test(config, every_key_parsed)
         cr_expect_eq(c.max_timeout_ms, 7200000);
         cr_expect_eq(c.memory_bytes, GiB);
         cr_expect_eq(c.processes, 100);
+        cr_expect_eq(c.cpu_milli, 500);
         cr_expect_eq(c.open_files, 4096);
         cr_expect_eq(c.file_size_bytes, UINT64_C(1) << 40);
         cr_expect_eq(c.tmp_bytes, 128 * MiB);
@@ -266,6 +270,7 @@ static const struct edge edges[] = {
         {"limits", "max_timeout", "0.001", "0", "86400", "86400.001", "between 0.001 and 86400"},
         {"limits", "memory", "16M", "16777215", "64G", "68719476737", "between 16M and 64G"},
         {"limits", "processes", "4", "3", "4096", "4097", "between 4 and 4096"},
+        {"limits", "cpus", "0.01", "0.009", "1024", "1024.001", "between 0.01 and 1024"},
         {"limits", "open_files", "16", "15", "65536", "65537", "between 16 and 65536"},
         {"limits", "file_size", "1M", "1048575", "1T", "1099511627777", "between 1M and 1T"},
         {"limits", "tmp", "1M", "1023K", "64G", "65537M", "between 1M and 64G"},
@@ -327,6 +332,9 @@ Test(config, values_that_do_not_parse)
         load_fails("[limits]\nmemory =\n", 2,
                    "memory = : not a size (an integer with an optional K, M, G or T suffix)");
         load_fails("[limits]\ntimeout = 1s\n", 2, "timeout = 1s: not a number of seconds");
+        load_fails("[limits]\ncpus = half\n", 2, "cpus = half: not a number of CPUs such as 0.5 or 2");
+        load_fails("[limits]\ncpus = 50%\n", 2, "cpus = 50%: not a number of CPUs such as 0.5 or 2");
+        load_fails("[limits]\ncpus = -1\n", 2, "cpus = -1: not a number of CPUs such as 0.5 or 2");
         load_fails("[service]\nsocket_mode = 0680\n", 2,
                    "socket_mode = 0680: not an octal mode such as 0660");
         load_fails("[service]\nsocket_mode = 0x1b0\n", 2,
@@ -529,6 +537,37 @@ Test(config, validate_cross_field_rules)
         c.memory_bytes = 1024;
         cr_expect_eq(config_validate(&c, &e3), -EINVAL);
         cr_expect_str_eq(e3, "memory = 1K: must be between 16M and 64G");
+        config_done(&c);
+}
+
+Test(config, cpus)
+{
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+        _cleanup_free_ char *text = NULL, *why = NULL, *want = NULL;
+        struct vivarium_config c;
+
+        load_fails("[limits]\ncpus = 0\n", 2, "cpus = 0: must be between 0.01 and 1024");
+        load_fails("[limits]\ncpus = 0.0001\n", 2, "cpus = 0.0001: must be between 0.01 and 1024");
+        load_ok(&c, "[limits]\ncpus = 1.25\n");
+        cr_expect_eq(c.cpu_milli, 1250);
+        config_done(&c);
+        load_ok(&c, "[limits]\ncpus = .5\n");
+        cr_expect_eq(c.cpu_milli, 500);
+        config_done(&c);
+
+        /* As many CPUs as are online is the most a run could use. */
+        cr_assert_gt(online, 0);
+        cr_assert_geq(asprintf(&text, "[limits]\ncpus = %ld\n", online), 0);
+        load_ok(&c, text);
+        cr_expect_eq(config_validate(&c, NULL), 0);
+        c.cpu_milli += 1;
+        cr_expect_eq(config_validate(&c, &why), -EINVAL);
+        cr_assert_geq(asprintf(&want,
+                               "cpus = %ld.001 is above the %ld CPU(s) online: a run could never use that "
+                               "much, so it would limit nothing",
+                               online, online),
+                      0);
+        cr_expect_str_eq(why, want);
         config_done(&c);
 }
 

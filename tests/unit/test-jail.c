@@ -279,9 +279,45 @@ Test(cgroup, modes_have_names_and_none_is_honoured)
 
 Test(cgroup, rejects_names_with_slashes)
 {
+        struct jail_cgroup_limits l = {.memory_bytes = 1 << 20, .pids_max = 10};
         struct jail_cgroup *cg = NULL;
 
-        cr_expect_eq(jail_cgroup_create(JAIL_CGROUP_V1, "../escape", 1 << 20, 10, &cg), -EINVAL);
-        cr_expect_eq(jail_cgroup_create(JAIL_CGROUP_V1, ".hidden", 1 << 20, 10, &cg), -EINVAL);
+        cr_expect_eq(jail_cgroup_create(JAIL_CGROUP_V1, "../escape", &l, &cg), -EINVAL);
+        cr_expect_eq(jail_cgroup_create(JAIL_CGROUP_V1, ".hidden", &l, &cg), -EINVAL);
         cr_expect_null(cg);
+}
+
+Test(cgroup, rejects_a_cpu_quota_out_of_range_before_creating)
+{
+        struct jail_cgroup_limits l = {.memory_bytes = 1 << 20, .pids_max = 10, .cpu_milli = 9};
+        struct jail_cgroup *cg = NULL;
+
+        cr_expect_eq(jail_cgroup_create(JAIL_CGROUP_V1, "w1", &l, &cg), -EINVAL, "under 1 ms per period");
+        l.cpu_milli = JAIL_CGROUP_CPU_MAX_MILLI + 1;
+        cr_expect_eq(jail_cgroup_create(JAIL_CGROUP_V2, "w1", &l, &cg), -EINVAL);
+        cr_expect_null(cg);
+}
+
+Test(cgroup, cpu_quota_per_period)
+{
+        char buf[64];
+
+        cr_expect_eq(jail_cgroup_cpu_quota_us(500), 50000, "half a CPU: 50 ms of each 100 ms");
+        cr_expect_eq(jail_cgroup_cpu_quota_us(2000), 200000, "two CPUs: more than the period");
+        cr_expect_eq(jail_cgroup_cpu_quota_us(10), 1000, "the least the kernel takes");
+        cr_expect_eq(jail_cgroup_cpu_quota_us(1250), 125000);
+        cr_assert_eq(jail_cgroup_cpu_max_format(500, buf, sizeof buf), 0);
+        cr_expect_str_eq(buf, "50000 100000");
+        cr_assert_eq(jail_cgroup_cpu_max_format(JAIL_CGROUP_CPU_MAX_MILLI, buf, sizeof buf), 0);
+        cr_expect_str_eq(buf, "102400000 100000");
+        cr_expect_eq(jail_cgroup_cpu_max_format(0, buf, sizeof buf), -ERANGE,
+                     "0 is no quota, not cpu.max 0");
+        cr_expect_eq(jail_cgroup_cpu_max_format(9, buf, sizeof buf), -ERANGE);
+        cr_expect_eq(jail_cgroup_cpu_max_format(JAIL_CGROUP_CPU_MAX_MILLI + 1, buf, sizeof buf), -ERANGE);
+        cr_expect_eq(jail_cgroup_cpu_max_format(500, buf, 8), -ENOBUFS);
+}
+
+Test(cgroup, no_cpu_quota_without_cgroups)
+{
+        cr_expect_eq(jail_cgroup_cpu_usable(JAIL_CGROUP_NONE), -EOPNOTSUPP);
 }

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Unit tests of the spawner's gate: spawner_request_parse() accepts exactly
- * the four request types with their keys, and a descriptor with "cgroup"
- * only (closing it otherwise); spawner_pidfd_pid() and
- * spawner_pid_descends() tell a worker of a zygote from any other process;
- * spawner_cgroup_add() refuses before it creates anything.
+ * the four request types with their keys (a CPU quota in its range), and a
+ * descriptor with "cgroup" only (closing it otherwise); spawner_pidfd_pid()
+ * and spawner_pid_descends() tell a worker of a zygote from any other
+ * process; spawner_cgroup_add() refuses before it creates anything.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -94,12 +94,14 @@ Test(request, zygote_kill_cgroup_uncgroup_parse)
         cr_expect_eq(rq.type, SPAWNER_REQUEST_KILL);
         spawner_request_done(&rq);
 
-        begin(&p, 3, "cgroup");
+        begin(&p, 4, "cgroup");
         proto_pack_key_uint(&p.pk, "id", 7);
         proto_pack_key_uint(&p.pk, "ref", 9);
+        proto_pack_key_uint(&p.pk, "cpu_milli", 500);
         cr_assert_eq(parse(&p, fd, &rq), 0);
         cr_expect_eq(rq.type, SPAWNER_REQUEST_CGROUP);
         cr_expect_eq(rq.ref, 9);
+        cr_expect_eq(rq.cpu_milli, 500);
         cr_expect_eq(rq.fd, fd);
         spawner_request_done(&rq);
         cr_expect_not(is_open(fd), "spawner_request_done() closes the descriptor");
@@ -117,9 +119,10 @@ Test(request, descriptor_only_with_cgroup)
         struct packet p;
         int fd = some_fd();
 
-        begin(&p, 3, "cgroup");
+        begin(&p, 4, "cgroup");
         proto_pack_key_uint(&p.pk, "id", 7);
         proto_pack_key_uint(&p.pk, "ref", 9);
+        proto_pack_key_uint(&p.pk, "cpu_milli", 0);
         cr_expect_eq(parse(&p, -EBADF, &rq), -EBADMSG, "cgroup without the worker's pidfd");
 
         begin(&p, 2, "kill");
@@ -141,16 +144,18 @@ Test(request, malformed_or_out_of_bounds)
         int fd;
 
         fd = some_fd();
-        begin(&p, 3, "cgroup");
+        begin(&p, 4, "cgroup");
         proto_pack_key_uint(&p.pk, "id", 7);
         proto_pack_key_uint(&p.pk, "ref", 0);
+        proto_pack_key_uint(&p.pk, "cpu_milli", 0);
         cr_expect_eq(parse(&p, fd, &rq), -EBADMSG, "ref 0 is no handle");
         cr_expect_not(is_open(fd));
 
         fd = some_fd();
-        begin(&p, 4, "cgroup");
+        begin(&p, 5, "cgroup");
         proto_pack_key_uint(&p.pk, "id", 7);
         proto_pack_key_uint(&p.pk, "ref", 9);
+        proto_pack_key_uint(&p.pk, "cpu_milli", 0);
         proto_pack_key_str(&p.pk, "path", "/sys/fs/cgroup/memory");
         cr_expect_eq(parse(&p, fd, &rq), -EBADMSG, "a key more than the type has (a path)");
         cr_expect_not(is_open(fd));
@@ -158,14 +163,50 @@ Test(request, malformed_or_out_of_bounds)
         fd = some_fd();
         begin(&p, 3, "cgroup");
         proto_pack_key_uint(&p.pk, "id", 7);
+        proto_pack_key_uint(&p.pk, "ref", 9);
+        cr_expect_eq(parse(&p, fd, &rq), -EBADMSG, "without its CPU quota");
+        cr_expect_not(is_open(fd));
+
+        fd = some_fd();
+        begin(&p, 4, "cgroup");
+        proto_pack_key_uint(&p.pk, "id", 7);
         proto_pack_key_str(&p.pk, "ref", "9");
+        proto_pack_key_uint(&p.pk, "cpu_milli", 0);
         cr_expect_eq(parse(&p, fd, &rq), -EBADMSG, "a string for a number");
 
         fd = some_fd();
-        begin(&p, 3, "cgroup");
+        begin(&p, 4, "cgroup");
         proto_pack_key_uint(&p.pk, "id", 7);
         proto_pack_key_uint(&p.pk, "pid", 1);
+        proto_pack_key_uint(&p.pk, "cpu_milli", 0);
         cr_expect_eq(parse(&p, fd, &rq), -EBADMSG, "a pid instead of a ref");
+
+        static const struct {
+                int64_t cpu;
+                const char *why;
+        } bad_cpu[] = {
+                {JAIL_CGROUP_CPU_MIN_MILLI - 1, "a quota under 1 ms per period"},
+                {JAIL_CGROUP_CPU_MAX_MILLI + 1, "more CPUs than any machine"},
+                {-500, "a negative quota"},
+        };
+        for (size_t i = 0; i < sizeof bad_cpu / sizeof bad_cpu[0]; i++) {
+                fd = some_fd();
+                begin(&p, 4, "cgroup");
+                proto_pack_key_uint(&p.pk, "id", 7);
+                proto_pack_key_uint(&p.pk, "ref", 9);
+                proto_pack_str(&p.pk, "cpu_milli");
+                msgpack_pack_int64(&p.pk, bad_cpu[i].cpu);
+                cr_expect_eq(parse(&p, fd, &rq), -EBADMSG, "%s", bad_cpu[i].why);
+                cr_expect_not(is_open(fd));
+        }
+
+        fd = some_fd();
+        begin(&p, 4, "cgroup");
+        proto_pack_key_uint(&p.pk, "id", 7);
+        proto_pack_key_uint(&p.pk, "ref", 9);
+        proto_pack_key_uint(&p.pk, "cpu_milli", JAIL_CGROUP_CPU_MAX_MILLI);
+        cr_expect_eq(parse(&p, fd, &rq), 0, "the largest quota");
+        spawner_request_done(&rq);
 
         begin(&p, 2, "uncgroup");
         proto_pack_str(&p.pk, "ref");
@@ -255,14 +296,15 @@ Test(worker, cgroup_add_refuses_before_creating)
         struct pool_config c = {.memory_bytes = 64 << 20, .nproc = 16};
         pid_t worker, zygote = fork_tree(&worker);
         int self = pidfd_of(getpid()), fd = -EBADF;
+        struct spawner_request rq = {.type = SPAWNER_REQUEST_CGROUP, .id = 1, .ref = 5, .fd = self};
 
-        cr_expect_eq(spawner_cgroup_add(table, &c, JAIL_CGROUP_V1, 1, zygote, 5, self, &fd), -EPERM,
+        cr_expect_eq(spawner_cgroup_add(table, &c, JAIL_CGROUP_V1, zygote, &rq, &fd), -EPERM,
                      "a process outside the zygote");
-        cr_expect_eq(spawner_cgroup_add(table, &c, JAIL_CGROUP_NONE, 1, zygote, 5, self, &fd), -EOPNOTSUPP);
+        cr_expect_eq(spawner_cgroup_add(table, &c, JAIL_CGROUP_NONE, zygote, &rq, &fd), -EOPNOTSUPP);
         for (size_t i = 0; i < SPAWNER_MAX_CGROUPS; i++)
                 cr_expect_eq(table[i].ref, 0, "nothing was created");
         table[3].ref = 5;
-        cr_expect_eq(spawner_cgroup_add(table, &c, JAIL_CGROUP_V1, 1, zygote, 5, self, &fd), -EEXIST,
+        cr_expect_eq(spawner_cgroup_add(table, &c, JAIL_CGROUP_V1, zygote, &rq, &fd), -EEXIST,
                      "a ref in use");
         cr_expect_eq(fd, -EBADF);
         close(self);
