@@ -81,3 +81,11 @@ struct jail_cgroup *jail_cgroup_free(struct jail_cgroup *cg);
  * (their pid namespace ends). No freezing, so a caller killed midway leaves
  * no frozen, unkillable process behind. */
 struct jail_cgroup *jail_cgroup_remove(struct jail_cgroup *cg);
+
+/* Find the groups under vivarium's parent groups (every hierarchy of
+ * `mode`, the cpu one included) for which stale(name, userdata) says true,
+ * and reclaim each: thaw it if frozen, kill its members, remove it. For the
+ * groups of a process killed before it could remove them itself. Returns how
+ * many names were reclaimed. */
+int jail_cgroup_reclaim(enum jail_cgroup_mode mode, bool (*stale)(const char *name, void *userdata),
+                        void *userdata);

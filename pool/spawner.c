@@ -348,6 +348,12 @@ spawner_start(const struct pool_config *c, struct spawner *ret)
                 return r;
         if (r == 0) {
                 st = (struct spawner_state){.config = c, .sock = sock, .cgroup_mode = jail_cgroup_detect()};
+                /* Before any group of ours exists: the groups of spawners
+                 * killed outright (ours, restarted by the keeper, or another
+                 * daemon's), some perhaps left frozen mid-kill. */
+                r = st.cgroup_mode != JAIL_CGROUP_NONE ? spawner_cgroup_reclaim(st.cgroup_mode) : 0;
+                if (r > 0)
+                        log_info("spawner: removed %d cgroup(s) of spawners that are gone", r);
                 spawner_main(&st);
         }
         (void) fd_set_nonblock(sock, true);

@@ -32,10 +32,16 @@
  * controller; `ref` is the dispatcher's handle for the group. "uncgroup"
  * kills what is left in the group and removes it; an unknown ref is ignored
  * (the group went with its zygote).
+ *
+ * A group's name is "w<spawner pid>.<spawner start time>-<worker pid>": a
+ * spawner killed outright cannot remove its groups, so each spawner, when it
+ * starts, reclaims those whose owner is gone (its pid is free, a zombie, or
+ * another process's, as the start time tells).
  */
 #pragma once
 
 #include <msgpack.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -135,3 +141,15 @@ int spawner_cgroup_add(struct spawner_cgroup *table, const struct pool_config *c
  * die with the zygote's pid namespace. */
 void spawner_cgroup_remove(struct spawner_cgroup *table, uint64_t ref);
 void spawner_cgroup_remove_zygote(struct spawner_cgroup *table, uint64_t zygote_id);
+
+/* A process's start time (clock ticks after boot); -ESRCH if it is gone or a zombie. */
+int spawner_process_start(pid_t pid, uint64_t *ret);
+/* A group's name, and its owner's pid and start time read back: 1, or 0 for
+ * an older name without the start time (which is then 0), or -EINVAL for a
+ * name that is not a spawner's. */
+int spawner_cgroup_name(pid_t owner, uint64_t owner_start, pid_t worker, char *buf, size_t size);
+int spawner_cgroup_name_owner(const char *name, pid_t *ret_pid, uint64_t *ret_start);
+/* Whether the group `name` is a spawner's whose owner is gone. */
+bool spawner_cgroup_is_stale(const char *name);
+/* Reclaim (thaw, kill, remove) every stale group; how many, or -errno. */
+int spawner_cgroup_reclaim(int mode);

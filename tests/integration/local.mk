@@ -21,7 +21,7 @@ clean-test-install:
 
 TESTS += tests/integration/run.sh
 EXTRA_DIST += tests/integration/run.sh
-# cgroup.sh: the CPU quota per worker group through
+# cgroup.sh: the CPU quota and the reclaiming of stale worker groups through
 # two daemons, as root with cgroup v1 (SKIP otherwise).
 TESTS += tests/integration/cgroup.sh
 EXTRA_DIST += tests/integration/cgroup.sh

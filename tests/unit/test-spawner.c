@@ -4,12 +4,14 @@
  * the four request types with their keys (a CPU quota in its range), and a
  * descriptor with "cgroup" only (closing it otherwise); spawner_pidfd_pid()
  * and spawner_pid_descends() tell a worker of a zygote from any other
- * process; spawner_cgroup_add() refuses before it creates anything.
+ * process; spawner_cgroup_add() refuses before it creates anything; group
+ * names carry their owner, and only a dead owner's groups count as stale.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -311,4 +313,82 @@ Test(worker, cgroup_add_refuses_before_creating)
         kill(worker, SIGKILL);
         kill(zygote, SIGKILL);
         waitpid(zygote, NULL, 0);
+}
+
+Test(stale, names_carry_their_owner)
+{
+        char name[64];
+        uint64_t start;
+        pid_t pid;
+
+        cr_assert_eq(spawner_cgroup_name(1234, 987654321, 4321, name, sizeof name), 0);
+        cr_expect_str_eq(name, "w1234.987654321-4321");
+        cr_expect_eq(spawner_cgroup_name_owner(name, &pid, &start), 1);
+        cr_expect_eq(pid, 1234);
+        cr_expect_eq(start, 987654321);
+        cr_expect_eq(spawner_cgroup_name(1234, 987654321, 4321, name, 8), -ENOBUFS);
+
+        cr_expect_eq(spawner_cgroup_name_owner("w1011-22718", &pid, &start), 0, "an older name, no start");
+        cr_expect_eq(pid, 1011);
+        cr_expect_eq(start, 0);
+
+        static const char *const not_ours[] = {
+                "vivarium",
+                "w",
+                "w12",
+                "w12-",
+                "w-12",
+                "w12.-3",
+                "w12.5",
+                "w12.5-",
+                "w12.5-3x",
+                "x12.5-3",
+                "w0.5-3",
+                "w012.5-3",
+                "w12.05-3",
+                "w+12-3",
+                "w 12-3",
+                "w12-3-4",
+                "w99999999999-3",
+                "w12.99999999999999999999-3",
+                "w12.5-3/..",
+        };
+        for (size_t i = 0; i < sizeof not_ours / sizeof not_ours[0]; i++) {
+                cr_expect_eq(spawner_cgroup_name_owner(not_ours[i], &pid, &start), -EINVAL, "%s",
+                             not_ours[i]);
+                cr_expect_not(spawner_cgroup_is_stale(not_ours[i]), "%s is left alone", not_ours[i]);
+        }
+}
+
+Test(stale, only_a_dead_owners_groups)
+{
+        char name[64];
+        uint64_t self_start, start;
+        pid_t child;
+
+        cr_assert_eq(spawner_process_start(getpid(), &self_start), 0);
+        cr_assert_gt(self_start, 0);
+        cr_assert_eq(spawner_process_start(getppid(), &start), 0);
+        cr_expect_leq(start, self_start, "a parent starts no later than its child");
+
+        cr_assert_eq(spawner_cgroup_name(getpid(), self_start, 77, name, sizeof name), 0);
+        cr_expect_not(spawner_cgroup_is_stale(name), "a live owner's group");
+        (void) snprintf(name, sizeof name, "w%d-77", (int) getpid());
+        cr_expect_not(spawner_cgroup_is_stale(name), "an older name whose pid is alive");
+        cr_assert_eq(spawner_cgroup_name(getpid(), self_start + 1, 77, name, sizeof name), 0);
+        cr_expect(spawner_cgroup_is_stale(name), "the pid is alive but someone else's now");
+
+        child = fork();
+        if (child == 0)
+                _exit(0);
+        /* Exited, not yet reaped: a zombie makes no groups. */
+        cr_assert_eq(waitid(P_PID, (id_t) child, &(siginfo_t){}, WEXITED | WNOWAIT), 0);
+        cr_expect_eq(spawner_process_start(child, &start), -ESRCH, "a zombie");
+        cr_assert_eq(spawner_cgroup_name(child, self_start, 77, name, sizeof name), 0);
+        cr_expect(spawner_cgroup_is_stale(name), "a zombie's group");
+        cr_assert_eq(waitpid(child, NULL, 0), child);
+        cr_expect_eq(spawner_process_start(child, &start), -ESRCH, "a reaped process");
+        (void) snprintf(name, sizeof name, "w%d-77", (int) child);
+        cr_expect(spawner_cgroup_is_stale(name), "an older name whose pid is free");
+        cr_expect_eq(spawner_process_start(0, &start), -ESRCH);
 }
