@@ -14,6 +14,7 @@ include tests/unit/jail.mk
 include tests/unit/spawner.mk
 include tests/unit/config.mk
 include tests/unit/mcp.mk
+include tests/unit/cli-socket.mk
 endif
 
 TESTS += tests/unit/test_runner.py

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <msgpack.h>
 
@@ -38,6 +39,8 @@ struct run_args {
         const char *code;   /* -c */
         const char *file;   /* FILE or "-" */
         const char *socket; /* --socket */
+        bool no_daemon;     /* --no-daemon: never a daemon, not even the default socket's */
+        bool verbose;       /* --verbose: say on stderr which path the run took */
 };
 
 struct serve_args {
@@ -70,10 +73,38 @@ int cli_status_parse(int argc, char **argv, struct status_args *ret, char **ret_
 int cli_status(int argc, char **argv);
 int cli_status_exit_code(enum run_status s);
 
-/* --socket, else $VIVARIUM_SOCKET, else NULL (embedded). */
+/* --socket, else $VIVARIUM_SOCKET, else NULL (`vivarium mcp`: embedded). */
 const char *cli_socket_from_env(const char *option);
-/* For `status`: --socket, else $VIVARIUM_SOCKET, else the default path. */
-int cli_socket_path(const char *option, char **ret);
+
+/* Where a client goes (socket-path.c). */
+enum cli_socket_source {
+        CLI_SOCKET_NONE,    /* --no-daemon */
+        CLI_SOCKET_OPTION,  /* --socket */
+        CLI_SOCKET_ENV,     /* $VIVARIUM_SOCKET */
+        CLI_SOCKET_DEFAULT, /* the default path, if it can be trusted */
+};
+
+struct cli_daemon {
+        enum cli_socket_source source;
+        char *path;   /* the socket used or tried; NULL if there is none */
+        int fd;       /* connected to the daemon, or -EBADF: run in a private jail */
+        char *reason; /* why the default socket is not used */
+};
+
+/* A named socket (option, else $VIVARIUM_SOCKET) is connected or an error
+ * (*ret_error says why); the default socket is used only if it is ours or
+ * root's in directories nobody else can write, and something of ours or
+ * root's listens on it; otherwise d->fd is -EBADF and d->reason says why.
+ * no_daemon: neither is tried. */
+int cli_daemon_find(const char *option, bool no_daemon, struct cli_daemon *d, char **ret_error);
+void cli_daemon_done(struct cli_daemon *d);
+/* One line for --verbose: the daemon used, or why the run is one-shot. */
+void cli_daemon_describe(const struct cli_daemon *d, FILE *f);
+/* The rules behind the default socket's trust, as pure functions of lstat():
+ * 0, or -EPERM and a reason. leaf: the socket's own directory. */
+struct stat;
+int cli_socket_trust_dir(const char *dir, const struct stat *st, uid_t self, bool leaf, char **ret_reason);
+int cli_socket_trust_file(const struct stat *st, uid_t self, char **ret_reason);
 
 /* Minimal JSON writing for --json (the CLI does not link a JSON library). */
 void json_write_string(FILE *f, const char *s, size_t n);

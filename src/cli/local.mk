@@ -8,7 +8,8 @@ libcli_a_SOURCES = \
 	src/cli/json.c \
 	src/cli/serve.c \
 	src/cli/status.c \
-	src/cli/socket-path.c
+	src/cli/socket-path.c \
+	src/cli/socket-trust.c
 libcli_a_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS) $(SYSTEMD_CFLAGS)
 
 bin_PROGRAMS += vivarium

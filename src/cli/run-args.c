@@ -64,6 +64,12 @@ parse_option(int c, const char *arg, struct run_args *a, char **ret_error)
                         return fail(ret_error, "%s", "invalid --socket '': give a path");
                 a->socket = arg;
                 return 0;
+        case 'n':
+                a->no_daemon = true;
+                return 0;
+        case 'v':
+                a->verbose = true;
+                return 0;
         default:
                 return fail(ret_error, "%s; see 'vivarium run --help'",
                             "unknown option or missing argument");
@@ -80,6 +86,8 @@ cli_run_parse(int argc, char **argv, struct run_args *a, char **ret_error)
                 {"json", no_argument, NULL, 'j'},
                 {"help", no_argument, NULL, 'h'},
                 {"socket", required_argument, NULL, 's'},
+                {"no-daemon", no_argument, NULL, 'n'},
+                {"verbose", no_argument, NULL, 'v'},
                 {},
         };
         int c, r;
@@ -94,6 +102,9 @@ cli_run_parse(int argc, char **argv, struct run_args *a, char **ret_error)
         }
         if (a->help)
                 return 0;
+        if (a->no_daemon && a->socket)
+                return fail(ret_error, "%s",
+                            "--no-daemon and --socket contradict each other: give one of them");
         if (optind < argc)
                 a->file = argv[optind++];
         if (optind < argc)

@@ -31,8 +31,10 @@ static const char run_help[] =
         "\n"
         "Options:\n"
         "  -c CODE             run CODE\n"
-        "      --socket PATH   use the daemon on PATH (also $VIVARIUM_SOCKET) instead\n"
-        "                      of a private jail\n"
+        "      --socket PATH   use the daemon on PATH (also $VIVARIUM_SOCKET); without,\n"
+        "                      a daemon on the default socket is used if there is one\n"
+        "      --no-daemon     run in a private jail even if a daemon is listening\n"
+        "      --verbose       say on stderr whether a daemon or a private jail ran it\n"
         "      --timeout SECS  wall-clock deadline (default 30, at most 3600)\n"
         "      --memory MIB    memory limit (default 512)\n"
         "      --preload MODS  comma-separated modules to import before the code runs\n"
@@ -239,11 +241,12 @@ static int
 execute(const struct run_args *a)
 {
         _cleanup_free_ char *code = NULL, *input = NULL, *error = NULL;
-        const char *socket_path = cli_socket_from_env(a->socket);
+        struct cli_daemon dest;
         struct run_call rc = {.args = a};
         struct server *server = NULL;
         sd_event *event = NULL;
         size_t code_len, input_len;
+        bool embedded = false;
         int fd = -EBADF, r;
 
         r = read_code(a, &code, &code_len);
@@ -262,16 +265,20 @@ execute(const struct run_args *a)
         if (capbuf_init(&rc.result.out, CLI_OUTPUT_CAP, CLI_OUTPUT_CAP) < 0 ||
             capbuf_init(&rc.result.err, CLI_OUTPUT_CAP, CLI_OUTPUT_CAP) < 0 || sd_event_new(&event) < 0)
                 return log_error("out of memory"), CLI_EXIT_FAILURE;
-        if (socket_path)
-                r = rpc_connect(socket_path, &fd, &error);
-        else
+        r = cli_daemon_find(a->socket, a->no_daemon, &dest, &error);
+        if (r >= 0 && a->verbose)
+                cli_daemon_describe(&dest, stderr);
+        embedded = r >= 0 && dest.fd < 0;
+        if (r >= 0 && !embedded)
+                fd = TAKE_FD(dest.fd);
+        else if (r >= 0)
                 r = start_embedded(event, a, &server, &fd, &error);
         if (r >= 0)
                 r = call_run(event, fd, &rc);
         server_free(server);
         sd_event_unref(event);
         if (r < 0) {
-                const char *hint = socket_path ? NULL : pool_error_hint(r);
+                const char *hint = embedded ? pool_error_hint(r) : NULL;
                 if (error)
                         log_error("%s", error); /* it already says what failed and why */
                 else
@@ -290,6 +297,7 @@ execute(const struct run_args *a)
         }
         free(rc.error_message);
         run_result_done(&rc.result);
+        cli_daemon_done(&dest);
         return r;
 }
 

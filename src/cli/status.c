@@ -20,7 +20,9 @@ static const char status_help[] =
         "Usage: vivarium status [--json] [--socket PATH]\n"
         "\n"
         "Show a running daemon's pool and service figures and its isolation mode.\n"
-        "The socket is --socket, else $VIVARIUM_SOCKET, else the default path.\n";
+        "The socket is --socket, else $VIVARIUM_SOCKET, else the default path\n"
+        "($XDG_RUNTIME_DIR/vivarium.sock, or /run/vivarium/vivarium.sock as root), used\n"
+        "only if it is yours or root's in a directory nobody else can write.\n";
 
 int
 cli_status_parse(int argc, char **argv, struct status_args *a, char **ret_error)
@@ -152,7 +154,8 @@ on_status(const msgpack_object *m, void *userdata)
 int
 cli_status(int argc, char **argv)
 {
-        _cleanup_free_ char *error = NULL, *path = NULL;
+        _cleanup_free_ char *error = NULL;
+        struct cli_daemon dest;
         struct status_call sc = {};
         struct status_args a;
         struct rpc_client *client = NULL;
@@ -167,13 +170,20 @@ cli_status(int argc, char **argv)
                         fputs(status_help, stdout);
                 return r < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
         }
-        r = cli_socket_path(a.socket, &path);
-        if (r < 0) {
-                log_error("no socket: pass --socket or set VIVARIUM_SOCKET or XDG_RUNTIME_DIR");
-                return CLI_EXIT_USAGE;
+        /* The same choice as `vivarium run`'s, but nothing to fall back to. */
+        r = cli_daemon_find(a.socket, false, &dest, &error);
+        if (r >= 0 && dest.fd < 0) {
+                log_error("no daemon on the default socket%s%s: %s; start one (vivarium-serve(8)) or pass "
+                          "--socket",
+                          dest.path ? " " : "", dest.path ? dest.path : "",
+                          dest.reason ? dest.reason : "unknown");
+                r = dest.path ? CLI_EXIT_FAILURE : CLI_EXIT_USAGE;
+                cli_daemon_done(&dest);
+                return r;
         }
         sc.json = a.json;
-        r = rpc_connect(path, &fd, &error);
+        fd = TAKE_FD(dest.fd);
+        cli_daemon_done(&dest);
         if (r >= 0)
                 r = sd_event_new(&event);
         if (r >= 0)

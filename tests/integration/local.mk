@@ -25,3 +25,7 @@ EXTRA_DIST += tests/integration/run.sh
 # two daemons, as root with cgroup v1 (SKIP otherwise).
 TESTS += tests/integration/cgroup.sh
 EXTRA_DIST += tests/integration/cgroup.sh
+# default-socket.sh: which path `vivarium run` takes without --socket (a daemon
+# on the default socket, or one-shot), and the sockets it must not trust.
+TESTS += tests/integration/default-socket.sh
+EXTRA_DIST += tests/integration/default-socket.sh
