@@ -25,3 +25,4 @@ include tests/security/local.mk
 include tests/protocol/local.mk
 include tests/mcp/local.mk
 include tests/fuzz/local.mk
+include tests/systemd/local.mk

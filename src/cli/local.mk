@@ -7,6 +7,8 @@ libcli_a_SOURCES = \
 	src/cli/run-args.c \
 	src/cli/json.c \
 	src/cli/serve.c \
+	src/cli/serve-systemd.h \
+	src/cli/serve-systemd.c \
 	src/cli/status.c \
 	src/cli/socket-path.c \
 	src/cli/socket-trust.c

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * `vivarium serve`: the daemon in the foreground. Reads vivarium.conf(5),
- * applies the command line over it, listens on the socket and serves until
- * SIGTERM or SIGINT, then shuts down gracefully (server_shutdown()).
+ * applies the command line over it, listens on the socket (its own, or the one
+ * systemd passed: serve-systemd.c) and serves until SIGTERM or SIGINT, then
+ * shuts down gracefully (server_shutdown()).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -11,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
 #include "cli.h"
@@ -19,6 +19,7 @@
 #include "log.h"
 #include "macro.h"
 #include "parse-util.h"
+#include "serve-systemd.h"
 #include "server.h"
 
 static const char serve_help[] =
@@ -29,7 +30,8 @@ static const char serve_help[] =
         "\n"
         "Options:\n"
         "      --socket PATH    listen on PATH (default: the configuration's, else\n"
-        "                       $XDG_RUNTIME_DIR/vivarium.sock, or /run/vivarium/vivarium.sock as root)\n"
+        "                       $XDG_RUNTIME_DIR/vivarium.sock, or /run/vivarium/vivarium.sock as root);\n"
+        "                       a socket passed by systemd (LISTEN_FDS) is served instead\n"
         "      --config FILE    read vivarium.conf(5) from FILE\n"
         "      --preload MODS   modules the default environment imports (e.g. numpy,json)\n"
         "      --workers N      warm idle workers to keep (0 to 64)\n"
@@ -96,11 +98,19 @@ cli_service_parse(int argc, char **argv, const char *command, struct serve_args 
         return 0;
 }
 
+struct serve_state {
+        struct server *server;
+        struct serve_notify *notify;
+};
+
 static int
 on_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata)
 {
+        struct serve_state *st = userdata;
+
         log_info("signal %d: shutting down", (int) si->ssi_signo);
-        server_shutdown(userdata);
+        serve_notify_stopping(st->notify);
+        server_shutdown(st->server);
         return 0;
 }
 
@@ -127,7 +137,7 @@ cli_service_configure(const struct serve_args *a, struct vivarium_config *c)
 }
 
 static int
-configure(const struct serve_args *a, struct vivarium_config *c, char **ret_socket)
+configure(const struct serve_args *a, bool activated, struct vivarium_config *c, char **ret_socket)
 {
         int r = cli_service_configure(a, c);
 
@@ -138,17 +148,34 @@ configure(const struct serve_args *a, struct vivarium_config *c, char **ret_sock
                 c->socket_path = strdup(a->socket);
         }
         r = config_socket_path(c, ret_socket);
+        if (r < 0 && activated)
+                return 0; /* the service manager's socket is all we serve */
         if (r < 0)
                 log_error("no socket path: pass --socket, set 'socket' in the configuration, or set "
                           "XDG_RUNTIME_DIR");
         return r;
 }
 
+/* Our own socket at path, or the one the service manager passed. */
 static int
-serve(const struct vivarium_config *c, const char *path)
+serve_listen(struct server *server, int activated, const char *path, char **ret_error)
+{
+        int r;
+
+        if (activated < 0)
+                return server_listen(server, path, ret_error);
+        r = server_listen_fd(server, activated, ret_error);
+        if (r >= 0 && path && server_listen_path(server) && strcmp(path, server_listen_path(server)) != 0)
+                log_info("socket activation: serving %s from the service manager; %s is not bound",
+                         server_listen_path(server), path);
+        return r;
+}
+
+static int
+serve(const struct vivarium_config *c, int activated, const char *path)
 {
         _cleanup_free_ char *error = NULL;
-        struct server *server = NULL;
+        struct serve_state st = {};
         sd_event *event = NULL;
         sigset_t mask;
         int r;
@@ -159,25 +186,28 @@ serve(const struct vivarium_config *c, const char *path)
         (void) sigprocmask(SIG_BLOCK, &mask, NULL);
         r = sd_event_new(&event);
         if (r >= 0)
-                r = server_new(event, c, &server, &error);
+                r = server_new(event, c, &st.server, &error);
         if (r >= 0)
-                r = sd_event_add_signal(event, NULL, SIGTERM, on_signal, server);
+                r = sd_event_add_signal(event, NULL, SIGTERM, on_signal, &st);
         if (r >= 0)
-                r = sd_event_add_signal(event, NULL, SIGINT, on_signal, server);
+                r = sd_event_add_signal(event, NULL, SIGINT, on_signal, &st);
         if (r >= 0)
-                r = server_listen(server, path, &error);
-        if (r >= 0 && (r = server_lockdown(server)) < 0)
+                r = serve_listen(st.server, activated, path, &error);
+        if (r >= 0 && (r = server_lockdown(st.server)) < 0)
                 error = strdup("the dispatcher could not lock itself down");
+        if (r >= 0 && (r = serve_notify_new(event, st.server, &st.notify)) < 0)
+                error = strdup("cannot set up the notification of the service manager");
         if (r < 0) {
                 log_error_errno(r, "cannot start: %s", error ? error : "%m");
-                server_free(server);
+                server_free(st.server);
                 sd_event_unref(event);
                 return CLI_EXIT_EXCEPTION;
         }
-        log_info("listening on %s", path);
-        (void) sd_notify(0, "READY=1");
+        log_info("listening on %s%s", server_listen_path(st.server) ?: "the socket passed as fd 3",
+                 activated >= 0 ? " (passed by the service manager)" : "");
         r = sd_event_loop(event);
-        server_free(server);
+        st.notify = serve_notify_free(st.notify);
+        server_free(st.server);
         sd_event_unref(event);
         return r < 0 ? CLI_EXIT_EXCEPTION : CLI_EXIT_OK;
 }
@@ -188,7 +218,7 @@ cli_serve(int argc, char **argv)
         _cleanup_free_ char *error = NULL, *path = NULL;
         struct serve_args a;
         struct vivarium_config c = {};
-        int r;
+        int activated = -EBADF, r;
 
         if (log_get_level() < LOG_LEVEL_INFO && !getenv("VIVARIUM_LOG_LEVEL"))
                 log_set_level(LOG_LEVEL_INFO);
@@ -201,12 +231,18 @@ cli_serve(int argc, char **argv)
                 strv_free(a.preload);
                 return r < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
         }
-        r = configure(&a, &c, &path);
+        r = serve_systemd_listen_fd(&activated, &error);
+        if (r < 0) {
+                log_error("cannot start: %s", error ? error : "socket activation failed");
+                strv_free(a.preload);
+                return CLI_EXIT_EXCEPTION;
+        }
+        r = configure(&a, activated >= 0, &c, &path);
         if (r < 0) {
                 config_done(&c);
                 return CLI_EXIT_EXCEPTION;
         }
-        r = serve(&c, path);
+        r = serve(&c, activated, path);
         config_done(&c);
         return r;
 }

@@ -19,7 +19,8 @@ struct server {
         struct vivarium_config config;
         struct pool *pool;
         int listen_fd;
-        char *socket_path;
+        char *socket_path;    /* bound by us, unlinked at shutdown */
+        char *activated_path; /* systemd's socket (server_listen_fd()), never unlinked */
         sd_event_source *listen_src, *grace_timer;
         struct list_node connections;
         unsigned n_connections;

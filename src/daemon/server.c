@@ -8,6 +8,7 @@
  * from the others.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "daemon-internal.h"
@@ -131,6 +133,7 @@ server_free(struct server *s)
         if (s->socket_path)
                 (void) unlink(s->socket_path);
         free(s->socket_path);
+        free(s->activated_path);
         pool_free(s->pool);
         sd_event_unref(s->event);
         free(s);
@@ -269,6 +272,62 @@ server_listen(struct server *s, const char *path, char **ret_error)
         s->socket_path = strdup(path);
         s->listen_fd = TAKE_FD(fd);
         return 0;
+}
+
+int
+server_listen_fd(struct server *s, int fd, char **ret_error)
+{
+        struct sockaddr_un sa = {};
+        socklen_t len = sizeof sa;
+        int r;
+
+        /* Whatever systemd's socket unit says, the daemon speaks a stream protocol over AF_UNIX and
+         * identifies clients by SO_PEERCRED: anything else is a unit to fix, not a socket to serve. */
+        r = sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0);
+        if (r <= 0) {
+                (void) !asprintf(ret_error,
+                                 "the socket passed as fd %d is not a listening AF_UNIX stream socket%s%s "
+                                 "(ListenStream= with a path in the socket unit)",
+                                 fd, r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
+                return r < 0 ? r : -ENOTSOCK;
+        }
+        r = fd_set_nonblock(fd, true);
+        if (r >= 0)
+                r = sd_event_add_io(s->event, &s->listen_src, fd, EPOLLIN, on_accept, s);
+        if (r < 0) {
+                (void) !asprintf(ret_error, "serving the socket passed as fd %d: %s", fd, strerror(-r));
+                return r;
+        }
+        if (getsockname(fd, (struct sockaddr *) &sa, &len) == 0 &&
+            len > offsetof(struct sockaddr_un, sun_path))
+                s->activated_path = strndup(sa.sun_path, len - offsetof(struct sockaddr_un, sun_path));
+        /* No socket_path: the file is systemd's, and outlives us. */
+        s->listen_fd = fd;
+        return 0;
+}
+
+const char *
+server_listen_path(const struct server *s)
+{
+        return s->socket_path ? s->socket_path : s->activated_path;
+}
+
+void
+server_get_load(struct server *s, struct server_load *ret)
+{
+        struct pool_stats st;
+
+        pool_get_stats(s->pool, &st);
+        *ret = (struct server_load){
+                .state = st.env.state,
+                .idle = st.env.idle,
+                .busy = st.env.busy,
+                .starting = st.env.starting,
+                .queued = st.env.queued,
+                .idle_target = s->config.idle_workers,
+                .connections = s->n_connections,
+                .served = s->served,
+        };
 }
 
 void

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <systemd/sd-event.h>
 
@@ -27,6 +28,23 @@ int server_lockdown(struct server *s);
 struct server *server_free(struct server *s);
 /* Bind and listen on path (its directory is created for the default path). */
 int server_listen(struct server *s, const char *path, char **ret_error);
+/* Serve on a listening socket someone else bound: systemd's socket unit,
+ * passed through sd_listen_fds(). It must be a listening AF_UNIX stream
+ * socket (-ENOTSOCK otherwise). Takes fd on success; its file is never
+ * unlinked. */
+int server_listen_fd(struct server *s, int fd, char **ret_error);
+/* The path clients connect to, if known. */
+const char *server_listen_path(const struct server *s);
+
+/* The default environment's figures, for the service manager's STATUS=. */
+struct server_load {
+        const char *state; /* "starting", "ready", "backoff", "failed" */
+        unsigned idle, busy, starting, queued;
+        unsigned idle_target; /* the warm workers the configuration asks for */
+        unsigned connections;
+        uint64_t served;
+};
+void server_get_load(struct server *s, struct server_load *ret);
 /* Serve an already connected socket (an embedding face's end of a socketpair). */
 int server_add_connection(struct server *s, int fd, const struct ucred *peer);
 /* Stop accepting and answer new requests with -32001; in-flight work may finish

@@ -52,7 +52,7 @@ Test(socket_trust, directory_of_the_socket)
 Test(socket_trust, directories_above)
 {
         expect_dir(0755, 0, false, NULL);
-        expect_dir(01777, 0, false, NULL); /* /tmp above our own 0700 directory */
+        expect_dir(01777, 0, false, NULL);                  /* /tmp above our own 0700 directory */
         expect_dir(0777, 0, false, "writable by everyone"); /* not sticky: ours can be renamed away */
         expect_dir(0775, ME, false, "writable by its group");
         expect_dir(0755, OTHER, false, "owned by uid 1001");
