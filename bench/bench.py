@@ -632,6 +632,32 @@ class CommandSubject(Subject):
         return {"kind": "spawn", "argv": self.command(wl), "expect": wl.expect}
 
 
+class DefaultSocketSubject(CommandSubject):
+    """`vivarium run -c` with no --socket, finding the workload's daemon on the
+    default socket ($XDG_RUNTIME_DIR/vivarium.sock: a hard link to the
+    daemon's socket in a private directory), trust checks included."""
+
+    def __init__(self, exe, daemons, tmpdir):
+        super().__init__("vivarium-run-default", "vivarium run -c (default socket)",
+                         "vivarium run (default socket)", [exe, "run", "-c"], ours=True,
+                         use_code=True)
+        self.exe, self.dirs = exe, {}
+        for key, d in daemons.items():
+            if d:
+                self.dirs[key] = os.path.join(tmpdir, "xdg-" + key.replace("+", "p"))
+                os.mkdir(self.dirs[key], 0o700)
+                os.link(d.sock, os.path.join(self.dirs[key], "vivarium.sock"))
+
+    def command(self, wl):
+        return ["env", "XDG_RUNTIME_DIR=" + self.dirs.get(wl.key, "/nonexistent"),
+                self.exe, "run", "-c", wl.code]
+
+    def skip_reason(self, wl):
+        if wl.key not in self.dirs:
+            return "no daemon for this workload"
+        return super().skip_reason(wl)
+
+
 PYODIDE_COLD_JS = r"""
 const path = require("path");
 const { loadPyodide } = require(path.join(process.argv[2], "pyodide.js"));
@@ -1357,14 +1383,17 @@ def run_bench(args, exe, tmpdir, pool, doc):
                            daemons)
     ping = DaemonSubject("vivarium-ping", "vivarium serve, ping (no worker)", "vivarium ping",
                          daemons, "ping", workloads=("1+1",))
+    # --no-daemon: a daemon on the default socket must not stand in for the one-shot path.
     oneshot = CommandSubject("vivarium-run", "vivarium run -c (one-shot)", "vivarium run",
-                             [exe, "run", "-c"], ours=True, use_code=True)
+                             [exe, "run", "--no-daemon", "-c"], ours=True, use_code=True)
+    found = DefaultSocketSubject(exe, daemons, tmpdir)
     for wl in WORKLOADS:
-        if oneshot.probe(wl):
-            log("  vivarium run cannot run %s: %s" % (wl.key, oneshot.broken[wl.key]))
+        for o in (oneshot, found):
+            if not o.skip_reason(wl) and o.probe(wl):
+                log("  %s cannot run %s: %s" % (o.short, wl.key, o.broken[wl.key]))
     mcp = mcp_subject.make_subject(Subject, exe, "numpy",
                                    args.workers or 2)
-    subjects = [anchor, ping, oneshot, mcp] + peers
+    subjects = [anchor, ping, oneshot, found, mcp] + peers
     labels = {s.key: s.label for s in subjects}
     labels.update({s.key + ":short": s.short for s in subjects})
     doc["subjects"] = {s.key: {"label": s.label, "short": s.short, "ours": s.ours,
@@ -1374,7 +1403,7 @@ def run_bench(args, exe, tmpdir, pool, doc):
         for wl in WORKLOADS:
             if wl.needs_numpy and not numpy_present():
                 continue
-            measure_workload(wl, anchor, [ping, oneshot, mcp] + peers, pool, args, doc)
+            measure_workload(wl, anchor, [ping, oneshot, found, mcp] + peers, pool, args, doc)
         for name, d in (("default", daemons["1+1"]), ("numpy", daemons["numpy"])):
             if d:
                 doc["memory"][name] = measure_memory_safe(d)
