@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 
 #include "cli.h"
@@ -56,8 +57,18 @@ serve_systemd_listen_fd(int *ret_fd, char **ret_error)
                                  n, n);
                 return -E2BIG;
         }
-        if (n == 1)
-                *ret_fd = SD_LISTEN_FDS_START;
+        if (n == 0)
+                return 0;
+        /* Checked again when it is served; here so that a wrong unit fails
+         * before any pool is started. */
+        if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0) {
+                (void) !asprintf(ret_error,
+                                 "socket activation: fd %d is not a listening AF_UNIX stream socket: give "
+                                 "vivarium.socket a ListenStream= with a path",
+                                 SD_LISTEN_FDS_START);
+                return -ENOTSOCK;
+        }
+        *ret_fd = SD_LISTEN_FDS_START;
         return 0;
 }
 
@@ -76,7 +87,8 @@ format_status(const struct server_load *l, bool stopping, char *buf, size_t size
                 (void) snprintf(buf, size, "Environment default %s; %u worker(s) starting", l->state,
                                 l->starting);
         else
-                (void) snprintf(buf, size, "%u idle, %u busy, %u starting; %u queued; %u connection(s), %llu served",
+                (void) snprintf(buf, size,
+                                "%u idle, %u busy, %u starting; %u queued; %u connection(s), %llu served",
                                 l->idle, l->busy, l->starting, l->queued, l->connections,
                                 (unsigned long long) l->served);
 }

@@ -147,13 +147,15 @@ if finished 20; then
 else
     not_ok "two sockets passed: the daemon exits within 20 s"
 fi
-check "... before any pool was started or socket bound" \
-    eval '! grep -q "listening\|dropped" "$T/two/err" && [ ! -e "$T/two/own.sock" ]'
+check "... without binding a socket of its own or serving" \
+    eval '! grep -q "listening on\|dropped" "$T/two/err" && [ ! -e "$T/two/own.sock" ]'
 
 activate "$T/dgram" --listen "$T/dgram/act.sock" --dgram
 if finished 30; then
     check "a datagram socket passed: refused, exit 1 with the reason" \
-        eval '[ "$rc" = 1 ] && grep -q "not a listening AF_UNIX stream socket" "$T/dgram/err"'
+        eval '[ "$rc" = 1 ] && grep -q "fd 3 is not a listening AF_UNIX stream socket" "$T/dgram/err"'
+    check "... without binding a socket of its own or serving" \
+        eval '! grep -q "listening on\|dropped" "$T/dgram/err" && [ ! -e "$T/dgram/own.sock" ]'
 else
     not_ok "a datagram socket passed: the daemon exits within 30 s"
 fi

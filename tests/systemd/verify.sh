@@ -45,7 +45,7 @@ for i in system user; do
         not_ok "the $i units verify, without a warning"
         diag "rc=$rc" "$out"
     fi
-    check "the $i service is Type=notify, with Delegate=yes" \
+    check "the $i service is Type=notify" \
         grep -qx 'Type=notify' "$T/$i/vivarium.service"
     check "the $i service delegates its cgroup" grep -qx 'Delegate=yes' "$T/$i/vivarium.service"
 done
