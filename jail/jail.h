@@ -42,6 +42,8 @@ struct jail_idmap {
 struct jail_bind {
         char *source; /* host path */
         char *target; /* path inside the jail */
+        int tree_fd;  /* a detached copy of source (jail_mount_tree_clone()) that the
+                       * jail attaches, so its child never looks source up; or -EBADF */
 };
 
 struct jail_spec {
@@ -68,6 +70,18 @@ struct jail_spec *jail_spec_free(struct jail_spec *s);
  * (euid 0), else single mode on its own ids. */
 int jail_spec_set_idmap_auto(struct jail_spec *s);
 int jail_spec_add_bind(struct jail_spec *s, const char *source, const char *target);
+/* The same bind, made from tree_fd, a detached mount of source that the caller
+ * made with jail_mount_tree_clone(): the jail's child attaches it instead of
+ * looking source up, so source may lie below directories the jail's ids cannot
+ * search (a build tree in /root). The spec owns tree_fd from the call on, and
+ * closes it on error too. */
+int jail_spec_add_bind_tree(struct jail_spec *s, const char *source, const char *target, int tree_fd);
+/* A detached, read-only, nosuid, nodev copy of the mount at fd (an O_PATH
+ * descriptor of a file or directory), without its submounts: what
+ * jail_spec_add_bind_tree() takes. Needs CAP_SYS_ADMIN in the user namespace
+ * of the caller's mount namespace (-EPERM otherwise; -ENOSYS before Linux
+ * 5.2). */
+int jail_mount_tree_clone(int fd, int *ret);
 int jail_spec_set_argv(struct jail_spec *s, char *const *argv);
 int jail_spec_add_env(struct jail_spec *s, const char *assignment);
 int jail_spec_pass_fd(struct jail_spec *s, int fd);

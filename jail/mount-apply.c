@@ -7,7 +7,10 @@
  *
  * Read-only binds use the new mount API (open_tree, mount_setattr, move_mount)
  * because it applies ro/nosuid/nodev to every submount at once; a kernel
- * without it falls back to bind plus remount of the top mount.
+ * without it falls back to bind plus remount of the top mount. A bind whose
+ * source the spawning process cloned already (jail_mount_tree_clone(), run
+ * there, outside the jail's namespaces) is only attached here: the child's
+ * ids may not reach the source (docs/adr/0010-binds-from-detached-mounts.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -89,16 +92,15 @@ make_mount_point(const char *target, bool dir)
         return 0;
 }
 
+/* Make the mount at target read-only, nosuid and nodev without the new mount
+ * API. A remount in a user namespace must repeat the flags the kernel locked
+ * on the source mount (noexec, atime flags), or it fails with EPERM. */
 static int
-bind_ro_legacy(const char *source, const char *target)
+remount_ro_legacy(const char *target)
 {
         struct statvfs sv;
         unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV;
 
-        if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0)
-                return -errno;
-        /* A remount in a user namespace must repeat the flags the kernel locked
-         * on the source mount (noexec, atime flags), or it fails with EPERM. */
         if (statvfs(target, &sv) == 0) {
                 if (sv.f_flag & ST_NOEXEC)
                         flags |= MS_NOEXEC;
@@ -113,19 +115,76 @@ bind_ro_legacy(const char *source, const char *target)
 }
 
 static int
-bind_ro(const char *source, const char *target)
+bind_ro_legacy(const char *source, const char *target)
+{
+        if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+                return -errno;
+        return remount_ro_legacy(target);
+}
+
+/* ro, nosuid and nodev on the mount at fd/path and every mount below it. */
+static int
+set_ro(int fd, const char *path, unsigned flags)
 {
         struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+
+        return syscall(SYS_mount_setattr, fd, path, flags | AT_RECURSIVE, &attr, sizeof attr) < 0 ? -errno
+                                                                                                  : 0;
+}
+
+static int
+bind_ro(const char *source, const char *target)
+{
         _cleanup_close_ int fd = -EBADF;
+        int r;
 
         fd = (int) syscall(SYS_open_tree, AT_FDCWD, source, OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
         if (fd < 0)
                 return errno == ENOSYS ? bind_ro_legacy(source, target) : -errno;
-        if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
-                return errno == ENOSYS ? bind_ro_legacy(source, target) : -errno;
+        r = set_ro(fd, "", AT_EMPTY_PATH);
+        if (r < 0)
+                return r == -ENOSYS ? bind_ro_legacy(source, target) : r;
         if (syscall(SYS_move_mount, fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
                 return -errno;
         return 0;
+}
+
+int
+jail_mount_tree_clone(int fd, int *ret)
+{
+        _cleanup_close_ int tree = -EBADF;
+        int r;
+
+        /* Without AT_RECURSIVE: submounts copied here, in the host's user
+         * namespace, would not be locked to the jail (only a mount namespace
+         * copied into a new user namespace locks its mounts), so the jail could
+         * unmount one and see what it covers; without them nothing is covered. */
+        tree = (int) syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH);
+        if (tree < 0)
+                return -errno;
+        /* Read-only from the start; the child seals it again once attached
+         * (attach_tree()), which is all there is before Linux 5.12 (no
+         * mount_setattr()). */
+        r = set_ro(tree, "", AT_EMPTY_PATH);
+        if (r < 0 && r != -ENOSYS)
+                return r;
+        *ret = TAKE_FD(tree);
+        return 0;
+}
+
+/* Attach a detached tree made by the spawning process (in the host's mount
+ * namespace, with ids that could reach its source) at target, read-only. A
+ * detached tree may be attached in any mount namespace whose user namespace
+ * we have CAP_SYS_ADMIN in (move_mount(2)). */
+static int
+attach_tree(int tree_fd, const char *target)
+{
+        int r;
+
+        if (syscall(SYS_move_mount, tree_fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                return -errno;
+        r = set_ro(AT_FDCWD, target, 0);
+        return r == -ENOSYS ? remount_ro_legacy(target) : r;
 }
 
 static int
@@ -188,6 +247,12 @@ apply_step(const struct jail_mount *m, const char *old_root, const char *new_roo
         case JAIL_MOUNT_DIR:
                 return mkdir_p(dst, m->mode);
         case JAIL_MOUNT_BIND_RO:
+                if (m->tree_fd >= 0) {
+                        if (fstat(m->tree_fd, &st) < 0)
+                                return -errno;
+                        r = make_mount_point(dst, S_ISDIR(st.st_mode));
+                        return r < 0 ? r : attach_tree(m->tree_fd, dst);
+                }
                 if (stat(src, &st) < 0)
                         return -errno;
                 r = make_mount_point(dst, S_ISDIR(st.st_mode));

@@ -64,7 +64,7 @@ plan_add(struct jail_mount_plan *p, enum jail_mount_kind kind, const char *sourc
                 return -ENOMEM;
         p->steps = n;
         n = &p->steps[p->n_steps];
-        *n = (struct jail_mount){.kind = kind, .mode = mode};
+        *n = (struct jail_mount){.kind = kind, .mode = mode, .tree_fd = -EBADF};
         n->source = source ? strdup(source) : NULL;
         n->target = strdup(target);
         n->options = options ? strdup(options) : NULL;
@@ -224,9 +224,12 @@ jail_mount_plan_build(const struct jail_spec *spec, const char *host_root, struc
         for (size_t i = 0; r >= 0 && i < spec->n_binds; i++)
                 /* Already visible through /usr (a /usr/local install): no second mount. */
                 if (!path_is_below(spec->binds[i].target, "/usr") ||
-                    strcmp(spec->binds[i].source, spec->binds[i].target) != 0)
+                    strcmp(spec->binds[i].source, spec->binds[i].target) != 0) {
                         r = plan_add(p, JAIL_MOUNT_BIND_RO, spec->binds[i].source, spec->binds[i].target,
                                      NULL, 0);
+                        if (r >= 0)
+                                p->steps[p->n_steps - 1].tree_fd = spec->binds[i].tree_fd;
+                }
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(p);

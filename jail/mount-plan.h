@@ -30,6 +30,7 @@ struct jail_mount {
         char *target;  /* path inside the jail */
         char *options; /* tmpfs data */
         mode_t mode;
+        int tree_fd; /* bind: the spec's detached copy of source to attach (not owned), or -EBADF */
 };
 
 struct jail_mount_plan {

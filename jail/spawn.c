@@ -51,7 +51,7 @@
 
 struct child_report {
         int error; /* positive errno */
-        char message[256];
+        char message[1024];
 };
 
 struct child_ctx {

@@ -39,6 +39,7 @@ jail_spec_free(struct jail_spec *s)
         for (size_t i = 0; i < s->n_binds; i++) {
                 free(s->binds[i].source);
                 free(s->binds[i].target);
+                safe_close(s->binds[i].tree_fd);
         }
         free(s->binds);
         strv_free(s->argv);
@@ -85,22 +86,32 @@ strv_push_dup(char ***l, const char *s)
 }
 
 int
-jail_spec_add_bind(struct jail_spec *s, const char *source, const char *target)
+jail_spec_add_bind_tree(struct jail_spec *s, const char *source, const char *target, int tree_fd)
 {
         struct jail_bind *nb = reallocarray(s->binds, s->n_binds + 1, sizeof *nb);
 
-        if (!nb)
+        if (!nb) {
+                safe_close(tree_fd);
                 return -ENOMEM;
+        }
         s->binds = nb;
         nb[s->n_binds].source = strdup(source);
         nb[s->n_binds].target = strdup(target ? target : source);
+        nb[s->n_binds].tree_fd = tree_fd;
         if (!nb[s->n_binds].source || !nb[s->n_binds].target) {
                 free(nb[s->n_binds].source);
                 free(nb[s->n_binds].target);
+                safe_close(tree_fd);
                 return -ENOMEM;
         }
         s->n_binds++;
         return 0;
+}
+
+int
+jail_spec_add_bind(struct jail_spec *s, const char *source, const char *target)
+{
+        return jail_spec_add_bind_tree(s, source, target, -EBADF);
 }
 
 int

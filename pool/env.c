@@ -97,7 +97,7 @@ static void
 env_lose_zygote(struct pool_env *e, enum env_state next, int error, const char *why)
 {
         struct list_node *n, *tmp;
-        char message[384];
+        char message[1152];
 
         if (e->zygote_id)
                 (void) spawner_request_kill(&e->pool->spawner, e->zygote_id);

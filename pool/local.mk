@@ -14,6 +14,7 @@ libpool_a_SOURCES = \
 	pool/spawner.c pool/spawner.h \
 	pool/spawner-client.c \
 	pool/spawner-msg.c \
+	pool/spawner-source.c \
 	pool/spawner-cgroup.c \
 	pool/keeper.c pool/keeper.h
 libpool_a_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS) $(SYSTEMD_CFLAGS)

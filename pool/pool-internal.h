@@ -84,7 +84,7 @@ struct pool_env {
         enum env_state state;
         uint64_t zygote_id; /* spawner id of the current zygote */
         unsigned restarts, failures, start_failures;
-        char last_error[256];
+        char last_error[1024];
         int control;
         struct proto_frame_reader *control_reader;
         sd_event_source *control_src, *retry_timer, *dispatch_src;

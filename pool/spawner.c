@@ -69,11 +69,12 @@ static const char *const zygote_env[] = {
 };
 
 /* Build the spec of a zygote's jail: the zygote binary and the runner
- * directory bound read-only, a synthesized environment, the control socket as
- * fd 3, and the capabilities a worker needs until its lockdown. */
+ * directory bound read-only (spawner-source.c), a synthesized environment, the
+ * control socket as fd 3, and the capabilities a worker needs until its
+ * lockdown. */
 static int
 zygote_spec(const struct pool_config *c, char *const *preload, uint64_t tmp, uint64_t ws, int control_fd,
-            struct jail_spec **ret)
+            struct jail_spec **ret, char **ret_error)
 {
         _cleanup_(jail_spec_freep) struct jail_spec *s = NULL;
         _cleanup_free_ char *list = NULL;
@@ -95,10 +96,14 @@ zygote_spec(const struct pool_config *c, char *const *preload, uint64_t tmp, uin
                         (char *) "--preload",
                         list,
                         NULL};
+        int r;
+
         if (!list || jail_spec_set_idmap_auto(s) < 0 || jail_spec_set_argv(s, argv) < 0 ||
-            jail_spec_add_bind(s, c->zygote_path, NULL) < 0 ||
-            jail_spec_add_bind(s, c->runner_dir, NULL) < 0 || jail_spec_pass_fd(s, control_fd) < 0)
+            jail_spec_pass_fd(s, control_fd) < 0)
                 return -ENOMEM;
+        r = spawner_add_sources(s, c, ret_error);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < ELEMENTSOF(zygote_env); i++)
                 if (jail_spec_add_env(s, zygote_env[i]) < 0)
                         return -ENOMEM;
@@ -160,7 +165,7 @@ start_zygote(struct spawner_state *st, uint64_t id, char *const *preload, uint64
                 return reply_failed(st, id, -EMFILE, "too many zygotes");
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
                 return reply_failed(st, id, -errno, "socketpair");
-        r = zygote_spec(st->config, preload, tmp, ws, pair[1], &spec);
+        r = zygote_spec(st->config, preload, tmp, ws, pair[1], &spec, &error);
         if (r >= 0)
                 r = jail_spawn(spec, &e->proc, &error);
         if (r < 0)

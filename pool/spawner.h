@@ -75,7 +75,7 @@ struct spawner_event {
         int control_fd; /* STARTED: the zygote's control socket; CGROUP: the OOM counter
                          * (owned by the receiver) */
         int error;      /* FAILED, CGROUP_FAILED: -errno */
-        char message[256];
+        char message[1024];
         int code, signal; /* EXITED */
 };
 
@@ -118,6 +118,14 @@ int spawner_request_parse(const void *data, size_t size, int fd, struct spawner_
 void spawner_request_done(struct spawner_request *r);
 /* Pack a message and send it as one packet, with `fd` unless it is negative. */
 int spawner_send(int sock, msgpack_sbuffer *sb, int fd);
+
+/* spawner-source.c: bind the zygote program and the runner directory into s,
+ * whose id map is set, from descriptors opened here (detached mounts where
+ * the spawner may make them), so the jail reaches them below directories its
+ * ids cannot search. On error, *ret_error names the path, the user and what
+ * to do (malloc'd). */
+struct jail_spec;
+int spawner_add_sources(struct jail_spec *s, const struct pool_config *c, char **ret_error);
 
 /* spawner-cgroup.c: the spawner's worker cgroups. */
 struct jail_cgroup;

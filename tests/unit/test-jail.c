@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,6 +260,38 @@ Test(mount_plan, mirrors_the_host_and_synthesizes_etc, .init = make_host, .fini 
         cr_expect_null(jail_mount_plan_find(p, "/usr/local/share/vivarium"), "already visible through /usr");
         jail_mount_plan_free(p);
         jail_spec_free(s);
+}
+
+/* A bind made from a detached tree keeps its descriptor through the plan (the
+ * child attaches it, never looks the source up); the spec owns and closes it. */
+Test(mount_plan, carries_the_detached_trees_of_binds, .init = make_host, .fini = remove_host)
+{
+        struct jail_spec *s = valid_spec();
+        struct jail_mount_plan *p = NULL;
+        const struct jail_mount *m;
+        int tree = open("/dev/null", O_RDONLY | O_CLOEXEC),
+            skipped = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+        cr_assert_geq(tree, 0);
+        cr_assert_geq(skipped, 0);
+        cr_assert_eq(jail_spec_add_bind_tree(s, "/root/a b/\xc3\xa9/vivarium-zygote", NULL, tree), 0);
+        cr_assert_eq(jail_spec_add_bind_tree(s, "/usr/local/libexec/vivarium", NULL, skipped), 0);
+        cr_assert_eq(jail_spec_add_bind(s, "/opt/vivarium", NULL), 0);
+        cr_assert_eq(jail_mount_plan_build(s, host, &p), 0);
+
+        m = jail_mount_plan_find(p, "/root/a b/\xc3\xa9/vivarium-zygote");
+        cr_assert(m, "a path with a space and non-ASCII bytes is kept as it is");
+        cr_expect_eq(m->kind, JAIL_MOUNT_BIND_RO);
+        cr_expect_eq(m->tree_fd, tree);
+        cr_expect_eq(jail_mount_plan_find(p, "/opt/vivarium")->tree_fd, -EBADF, "bound by path");
+        cr_expect_eq(jail_mount_plan_find(p, "/usr")->tree_fd, -EBADF);
+        cr_expect_null(jail_mount_plan_find(p, "/usr/local/libexec/vivarium"),
+                       "already visible through /usr");
+        jail_mount_plan_free(p);
+        cr_expect_eq(fcntl(tree, F_GETFD), FD_CLOEXEC, "the plan does not own the tree");
+        jail_spec_free(s);
+        cr_expect_eq(fcntl(tree, F_GETFD), -1, "the spec closes its trees");
+        cr_expect_eq(fcntl(skipped, F_GETFD), -1, "even those it did not use");
 }
 
 Test(mount_plan, kinds_have_names)

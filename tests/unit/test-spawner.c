@@ -12,12 +12,15 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "jail.h"
 #include "msg.h"
 #include "spawner.h"
 
@@ -391,4 +394,178 @@ Test(stale, only_a_dead_owners_groups)
         (void) snprintf(name, sizeof name, "w%d-77", (int) child);
         cr_expect(spawner_cgroup_is_stale(name), "an older name whose pid is free");
         cr_expect_eq(spawner_process_start(0, &start), -ESRCH);
+}
+
+/* The zygote program and the runner directory, as spawner_add_sources() opens
+ * them: a tree below a 0700 directory whose path holds a space and non-ASCII
+ * bytes. */
+static char tree[256], zygote[512], runner[512];
+
+static void
+make_tree(void)
+{
+        char module[600];
+        int fd;
+
+        (void) snprintf(tree, sizeof tree, "/tmp/vivarium-sources.XXXXXX");
+        cr_assert(mkdtemp(tree)); /* mode 0700 */
+        (void) snprintf(zygote, sizeof zygote, "%s/build \xc3\xa9", tree);
+        cr_assert_eq(mkdir(zygote, 0755), 0);
+        (void) snprintf(runner, sizeof runner, "%s/build \xc3\xa9/pool zygote", tree);
+        cr_assert_eq(mkdir(runner, 0755), 0);
+        (void) snprintf(module, sizeof module, "%s/vivarium_runner.py", runner);
+        fd = open(module, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        cr_assert_geq(fd, 0);
+        close(fd);
+        (void) snprintf(zygote, sizeof zygote, "%s/build \xc3\xa9/vivarium-zygote", tree);
+        fd = open(zygote, O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+        cr_assert_geq(fd, 0);
+        close(fd);
+}
+
+static void
+remove_tree(void)
+{
+        char cmd[600];
+
+        (void) snprintf(cmd, sizeof cmd, "rm -rf '%s'", tree);
+        (void) !system(cmd);
+}
+
+/* Real and effective ids of nobody, keeping root as the saved ids so that the
+ * fixture can remove the tree afterwards. */
+static void
+become_nobody(void)
+{
+        cr_assert_eq(setresgid(65534, 65534, 0), 0);
+        cr_assert_eq(setresuid(65534, 65534, 0), 0);
+}
+
+static void
+become_root(void)
+{
+        cr_assert_eq(setresuid(0, 0, 0), 0);
+        cr_assert_eq(setresgid(0, 0, 0), 0);
+}
+
+static struct jail_spec *
+spec_for(enum jail_idmap_mode mode)
+{
+        struct jail_spec *s = NULL;
+
+        cr_assert_eq(jail_spec_new(&s), 0);
+        s->idmap = mode == JAIL_IDMAP_RANGE
+                           ? (struct jail_idmap){JAIL_IDMAP_RANGE, JAIL_RANGE_DEFAULT_BASE,
+                                                 JAIL_RANGE_DEFAULT_BASE, JAIL_RANGE_DEFAULT_COUNT}
+                           : (struct jail_idmap){JAIL_IDMAP_SINGLE, getuid(), getgid(), 1};
+        return s;
+}
+
+Test(sources, root_clones_what_the_jail_could_not_reach, .init = make_tree, .fini = remove_tree)
+{
+        struct pool_config c = {.zygote_path = zygote, .runner_dir = runner};
+        struct jail_spec *s = spec_for(JAIL_IDMAP_RANGE);
+        char *error = NULL;
+
+        if (geteuid() != 0)
+                cr_skip_test("needs root (CAP_SYS_ADMIN) to clone mounts");
+        cr_assert_eq(spawner_add_sources(s, &c, &error), 0, "%s", error ? error : "");
+        cr_assert_eq(s->n_binds, 2);
+        cr_expect_str_eq(s->binds[0].source, zygote);
+        cr_expect_str_eq(s->binds[0].target, zygote);
+        cr_expect_geq(s->binds[0].tree_fd, 0, "a detached mount, not a path to look up");
+        cr_expect_str_eq(s->binds[1].target, runner);
+        cr_expect_geq(s->binds[1].tree_fd, 0);
+        jail_spec_free(s);
+}
+
+Test(sources, missing_paths_are_named, .init = make_tree, .fini = remove_tree)
+{
+        struct pool_config c = {.zygote_path = "/nonexistent/vivarium-zygote", .runner_dir = runner};
+        struct jail_spec *s = spec_for(JAIL_IDMAP_SINGLE);
+        char *error = NULL;
+
+        cr_expect_eq(spawner_add_sources(s, &c, &error), -ENOENT);
+        cr_assert(error);
+        cr_expect(strstr(error, "the zygote program '/nonexistent/vivarium-zygote' does not exist"), "%s",
+                  error);
+        free(error);
+        error = NULL;
+        unlink(zygote);
+        cr_expect_eq(mkdir(zygote, 0755), 0);
+        c.zygote_path = zygote;
+        cr_expect_eq(spawner_add_sources(s, &c, &error), -ENOEXEC);
+        cr_expect(error && strstr(error, "is not a regular file"), "%s", error ? error : "");
+        free(error);
+        jail_spec_free(s);
+}
+
+/* As root the jail's ids are no user of the host: it needs the bits for others. */
+Test(sources, root_needs_what_others_may, .init = make_tree, .fini = remove_tree)
+{
+        struct pool_config c = {.zygote_path = zygote, .runner_dir = runner};
+        struct jail_spec *s = spec_for(JAIL_IDMAP_RANGE);
+        char module[600], *error = NULL;
+
+        cr_assert_eq(chmod(zygote, 0750), 0);
+        cr_expect_eq(spawner_add_sources(s, &c, &error), -EACCES);
+        cr_expect(error && strstr(error, "mode 0750) is not executable by others"), "%s",
+                  error ? error : "");
+        free(error);
+        error = NULL;
+        cr_assert_eq(chmod(zygote, 0755), 0);
+        (void) snprintf(module, sizeof module, "%s/vivarium_runner.py", runner);
+        cr_assert_eq(chmod(module, 0600), 0);
+        jail_spec_free(s);
+        s = spec_for(JAIL_IDMAP_RANGE);
+        cr_expect_eq(spawner_add_sources(s, &c, &error), -EACCES);
+        cr_expect(error && strstr(error, "vivarium_runner.py' (owner ") &&
+                          strstr(error, "not readable by others"),
+                  "%s", error ? error : "");
+        free(error);
+        jail_spec_free(s);
+}
+
+/* An ordinary user's jail binds by path, with the user's own ids; what the
+ * user cannot reach is refused here, naming the path, the user and the
+ * directory in the way. */
+Test(sources, an_unreachable_path_names_the_user_and_the_directory, .init = make_tree, .fini = remove_tree)
+{
+        struct pool_config c = {.zygote_path = zygote, .runner_dir = runner};
+        struct jail_spec *s = NULL;
+        char *error = NULL, expect[600];
+
+        if (geteuid() != 0)
+                cr_skip_test("needs root to become another user");
+        become_nobody();
+        s = spec_for(JAIL_IDMAP_SINGLE);
+        cr_expect_eq(spawner_add_sources(s, &c, &error), -EACCES);
+        become_root();
+        cr_assert(error);
+        cr_expect(strstr(error, "(uid 65534) cannot reach the zygote program"), "%s", error);
+        (void) snprintf(expect, sizeof expect, "'%s' (owner root, mode 0700) is closed to it", tree);
+        cr_expect(strstr(error, expect), "%s", error);
+        cr_expect(strstr(error, "VIVARIUM_LIBEXECDIR"), "%s", error);
+        cr_expect_eq(s->n_binds, 0);
+        free(error);
+        jail_spec_free(s);
+}
+
+Test(sources, an_ordinary_user_binds_by_path, .init = make_tree, .fini = remove_tree)
+{
+        struct pool_config c = {.zygote_path = zygote, .runner_dir = runner};
+        struct jail_spec *s = NULL;
+        char *error = NULL;
+
+        if (geteuid() != 0)
+                cr_skip_test("needs root to make the tree another user's");
+        cr_assert_eq(chown(tree, 65534, 65534), 0);
+        become_nobody();
+        s = spec_for(JAIL_IDMAP_SINGLE);
+        cr_expect_eq(spawner_add_sources(s, &c, &error), 0, "%s", error ? error : "");
+        become_root();
+        cr_assert_eq(s->n_binds, 2);
+        cr_expect_eq(s->binds[0].tree_fd, -EBADF, "no privilege to clone: the child binds it by path");
+        cr_expect_str_eq(s->binds[1].source, runner);
+        jail_spec_free(s);
 }
