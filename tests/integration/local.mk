@@ -29,3 +29,8 @@ EXTRA_DIST += tests/integration/cgroup.sh
 # on the default socket, or one-shot), and the sockets it must not trust.
 TESTS += tests/integration/default-socket.sh
 EXTRA_DIST += tests/integration/default-socket.sh
+# paths.sh: run, serve and mcp from a build tree and an install prefix below
+# 0700 directories, in paths with spaces and non-ASCII characters, as root
+# and as the test user, and the error for what a user cannot reach.
+TESTS += tests/integration/paths.sh
+EXTRA_DIST += tests/integration/paths.sh
