@@ -179,6 +179,15 @@ write_u64(const char *dir, const char *file, uint64_t v)
 }
 
 static int
+write_string_file_at(const char *dir, const char *file, const char *s)
+{
+        char path[1200];
+
+        (void) snprintf(path, sizeof path, "%s/%s", dir, file);
+        return write_string_file(path, s);
+}
+
+static int
 make_group(const char *base, const char *name, char **ret)
 {
         char path[1200];
@@ -329,6 +338,91 @@ jail_cgroup_create(enum jail_cgroup_mode mode, const char *name, const struct ja
         }
         *ret = cg;
         return 0;
+}
+
+/* Move every process of the group's memory hierarchy into dir (v1). */
+static int
+v1_move_members(struct jail_cgroup *cg, const char *dir)
+{
+        _cleanup_free_ char *text = NULL;
+        char path[1300], *save = NULL;
+        int r;
+
+        (void) snprintf(path, sizeof path, "%s/cgroup.procs", cg->dirs[CG_MEMORY]);
+        r = read_file_bounded(path, 64 << 10, &text, NULL);
+        if (r < 0)
+                return r;
+        for (char *pid = strtok_r(text, "\n", &save); pid; pid = strtok_r(NULL, "\n", &save)) {
+                (void) snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+                r = write_string_file(path, pid);
+                if (r < 0 && r != -ESRCH)
+                        return r;
+        }
+        return 0;
+}
+
+static int
+v1_set_cpu(struct jail_cgroup *cg, uint32_t cpu_milli)
+{
+        const char *name;
+        int r;
+
+        if (cg->dirs[CG_CPU])
+                return cpu_milli > 0 ? write_u64(cg->dirs[CG_CPU], "cpu.cfs_quota_us",
+                                                 jail_cgroup_cpu_quota_us(cpu_milli))
+                                     : write_string_file_at(cg->dirs[CG_CPU], "cpu.cfs_quota_us", "-1");
+        if (cpu_milli == 0)
+                return 0;
+        name = strrchr(cg->dirs[CG_MEMORY], '/');
+        r = create_v1_cpu(cg, name + 1, cpu_milli);
+        return r < 0 ? r : v1_move_members(cg, cg->dirs[CG_CPU]);
+}
+
+static int
+v1_set_limits(struct jail_cgroup *cg, const struct jail_cgroup_limits *l)
+{
+        char memsw[1300];
+        int r = write_u64(cg->dirs[CG_MEMORY], "memory.limit_in_bytes", l->memory_bytes);
+
+        (void) snprintf(memsw, sizeof memsw, "%s/memory.memsw.limit_in_bytes", cg->dirs[CG_MEMORY]);
+        if (r >= 0 && access(memsw, F_OK) == 0)
+                r = write_u64(cg->dirs[CG_MEMORY], "memory.memsw.limit_in_bytes", l->memory_bytes);
+        if (r >= 0)
+                r = write_u64(cg->dirs[CG_PIDS], "pids.max", l->pids_max);
+        return r < 0 ? r : v1_set_cpu(cg, l->cpu_milli);
+}
+
+static int
+v2_set_limits(struct jail_cgroup *cg, const struct jail_cgroup_limits *l)
+{
+        char cpu_max[64], path[1300];
+        int r = write_u64(cg->dirs[CG_MEMORY], "memory.max", l->memory_bytes);
+
+        if (r >= 0)
+                r = write_u64(cg->dirs[CG_MEMORY], "pids.max", l->pids_max);
+        (void) snprintf(path, sizeof path, "%s/cpu.max", cg->dirs[CG_MEMORY]);
+        if (r < 0 || (l->cpu_milli == 0 && access(path, F_OK) < 0))
+                return r; /* no cpu controller: no quota to lift */
+        if (l->cpu_milli == 0)
+                (void) snprintf(cpu_max, sizeof cpu_max, "max %u", JAIL_CGROUP_CPU_PERIOD_US);
+        else if ((r = jail_cgroup_cpu_max_format(l->cpu_milli, cpu_max, sizeof cpu_max)) < 0)
+                return r;
+        r = write_string_file(path, cpu_max);
+        /* cpu.max is missing where the cpu controller is not enabled for us. */
+        return r == -ENOENT ? -EOPNOTSUPP : r;
+}
+
+int
+jail_cgroup_set_limits(struct jail_cgroup *cg, const struct jail_cgroup_limits *limits)
+{
+        if (limits->cpu_milli > 0 &&
+            (limits->cpu_milli < JAIL_CGROUP_CPU_MIN_MILLI || limits->cpu_milli > JAIL_CGROUP_CPU_MAX_MILLI))
+                return -EINVAL;
+        if (cg->mode == JAIL_CGROUP_V2)
+                return v2_set_limits(cg, limits);
+        if (cg->mode == JAIL_CGROUP_V1)
+                return v1_set_limits(cg, limits);
+        return -EOPNOTSUPP;
 }
 
 int

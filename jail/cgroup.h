@@ -51,6 +51,14 @@ int jail_cgroup_cpu_max_format(uint32_t cpu_milli, char *buf, size_t size);
 int jail_cgroup_create(enum jail_cgroup_mode mode, const char *name, const struct jail_cgroup_limits *limits,
                        struct jail_cgroup **ret);
 int jail_cgroup_attach(struct jail_cgroup *cg, pid_t pid);
+/* Change the limits of a group made by jail_cgroup_create(), before the code
+ * it is for runs (a request that lowers the service's limits). A quota where
+ * the group had none joins the cpu hierarchy (v1: a new group there, with the
+ * group's processes moved in; v2: cpu.max, which needs the cpu controller,
+ * see jail_cgroup_cpu_usable()); cpu_milli 0 lifts the quota. On v1 the
+ * memory limit is written before the swap one, which must never be below it:
+ * callers only lower a limit the group was made with. */
+int jail_cgroup_set_limits(struct jail_cgroup *cg, const struct jail_cgroup_limits *limits);
 /* Open the group's OOM counter file read-only (memory.events on v2,
  * memory.oom_control on v1): whoever holds the descriptor can read the count
  * later without any right on the cgroup tree. */

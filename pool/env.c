@@ -129,6 +129,13 @@ env_on_cgroup_event(struct pool_env *e, const struct spawner_event *ev)
         list_for_each_safe(n, tmp, &e->workers)
         {
                 struct worker *w = list_entry(n, struct worker, node);
+                if (ev->type == SPAWNER_LIMITED || ev->type == SPAWNER_LIMIT_FAILED) {
+                        if (w->cgroup_ref == ev->ref && w->job && w->job->limits_pending) {
+                                job_on_limits(w->job, ev->error);
+                                return;
+                        }
+                        continue;
+                }
                 if (w->cgroup_ref == ev->ref && w->cgroup_pending) {
                         worker_on_cgroup(w, ev->control_fd, ev->error);
                         return;
@@ -253,6 +260,8 @@ env_on_spawner_event(struct pool_env *e, const struct spawner_event *ev)
                 return;
         case SPAWNER_CGROUP:
         case SPAWNER_CGROUP_FAILED:
+        case SPAWNER_LIMITED:
+        case SPAWNER_LIMIT_FAILED:
                 return; /* env_on_cgroup_event()'s */
         }
 }

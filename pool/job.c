@@ -189,16 +189,41 @@ send_run(struct pool_job *j, struct worker *w)
         proto_pack_str(&pk, "limits");
         msgpack_pack_map(&pk, 5);
         proto_pack_key_uint(&pk, "cpu_s", j->cpu_limit_s);
-        proto_pack_key_uint(&pk, "nproc", c->nproc);
+        proto_pack_key_uint(&pk, "nproc", j->limits.nproc);
         proto_pack_key_uint(&pk, "nofile", c->nofile);
         proto_pack_key_uint(&pk, "fsize", c->fsize_bytes);
-        proto_pack_key_uint(&pk, "as_bytes", w->oom_fd >= 0 ? 0 : c->memory_bytes);
+        proto_pack_key_uint(&pk, "as_bytes", w->oom_fd >= 0 ? 0 : j->limits.memory_bytes);
         /* The worker's socket is non-blocking on our side; the request may be
          * large (16 MiB of code and stdin), so write it blocking. */
         (void) fd_set_nonblock(w->sock, false);
         r = proto_frame_write(w->sock, sb.data, sb.size);
         (void) fd_set_nonblock(w->sock, true);
         msgpack_sbuffer_destroy(&sb);
+        return r;
+}
+
+/* Whether the worker's group has looser limits than the job's. Without a
+ * group the rlimits in the run message carry the job's own. */
+static bool
+job_needs_limits(const struct pool_job *j, const struct worker *w)
+{
+        const struct pool *p = j->pool;
+
+        return w->oom_fd >= 0 && w->cgroup_ref != 0 &&
+               (j->limits.memory_bytes != p->config.memory_bytes || j->limits.nproc != p->config.nproc ||
+                j->limits.cpu_milli != p->cpu_milli);
+}
+
+static int
+job_send(struct pool_job *j, struct worker *w)
+{
+        int r;
+
+        j->started_usec = now_usec();
+        r = send_run(j, w);
+        if (r >= 0)
+                r = sd_event_add_time_relative(j->pool->event, &j->timer, CLOCK_MONOTONIC,
+                                               j->timeout_ms * USEC_PER_MSEC, 1000, job_on_timer, j);
         return r;
 }
 
@@ -218,14 +243,36 @@ job_start(struct pool_job *j, struct worker *w)
                 r = sd_event_source_set_priority(w->out_src, SD_EVENT_PRIORITY_IMPORTANT);
         if (r >= 0)
                 r = sd_event_source_set_priority(w->err_src, SD_EVENT_PRIORITY_IMPORTANT);
-        if (r >= 0) {
-                j->started_usec = now_usec();
-                r = send_run(j, w);
+        if (r < 0)
+                return r;
+        /* The worker's group was made with the service's limits; a request
+         * that asked for less waits for the spawner to lower them, so that
+         * none of its code runs under the looser ones. */
+        if (job_needs_limits(j, w)) {
+                r = spawner_request_limit(&j->pool->spawner, w->cgroup_ref, &j->limits);
+                j->limits_pending = r >= 0;
+                return r < 0 ? -ENOTRECOVERABLE : 0;
         }
-        if (r >= 0)
-                r = sd_event_add_time_relative(e, &j->timer, CLOCK_MONOTONIC, j->timeout_ms * USEC_PER_MSEC,
-                                               1000, job_on_timer, j);
-        return r;
+        return job_send(j, w);
+}
+
+void
+job_on_limits(struct pool_job *j, int error)
+{
+        struct worker *w = j->worker;
+        char message[160];
+
+        j->limits_pending = false;
+        if (j->cancelled)
+                return; /* the worker is being killed: its exit report ends the job */
+        if (error >= 0 && (error = job_send(j, w)) >= 0)
+                return;
+        (void) snprintf(message, sizeof message, "cannot apply the request's limits to its worker: %s",
+                        strerror(-error));
+        /* Nothing ran: the worker goes, the request fails with the reason. */
+        job_unlease(j);
+        worker_kill(w);
+        job_finish(j, error, message);
 }
 
 void
@@ -288,11 +335,12 @@ classify(struct pool_job *j)
         } else if (j->got_result) {
                 if (r->status == RUN_MEMORY)
                         set_detail(r, "the code reached its memory limit of %s: an allocation failed",
-                                   format_memory(j->pool->config.memory_bytes, buf, sizeof buf));
+                                   format_memory(j->limits.memory_bytes, buf, sizeof buf));
                 return;
         } else if (ooms > 0) {
                 r->status = RUN_MEMORY;
-                set_detail(r, "the code exceeded its memory limit and was killed");
+                set_detail(r, "the code exceeded its memory limit of %s and was killed",
+                           format_memory(j->limits.memory_bytes, buf, sizeof buf));
         } else if (sig == SIGXCPU || (sig == SIGKILL && r->cpu_ms >= (double) j->cpu_limit_s * 1000.0)) {
                 r->status = RUN_TIMEOUT;
                 set_detail(r, "the code used up its CPU time limit");
@@ -332,6 +380,9 @@ job_finish(struct pool_job *j, int error, const char *message)
         }
         if (error == 0)
                 classify(j);
+        j->result.limits.memory_mb = j->limits.memory_bytes >> 20;
+        j->result.limits.processes = j->limits.nproc;
+        j->result.limits.cpus = j->limits.cpu_milli / 1000.0;
         if (w) {
                 w->job = NULL;
                 w->out_src = sd_event_source_disable_unref(w->out_src);

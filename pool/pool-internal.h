@@ -70,10 +70,14 @@ struct pool_job {
         char *stdin_data;
         size_t stdin_len;
         uint64_t timeout_ms, cpu_limit_s, started_usec;
+        /* The limits this run has: the service's, lowered by the request. The
+         * one place to read them from, whatever enforces them. */
+        struct pool_limits limits;
         struct run_result result;
         sd_event_source *timer;
         bool got_result, timed_out, cancelled, violation;
         bool handoff_retried; /* a worker died before it got this request once already */
+        bool limits_pending;  /* the spawner is lowering the worker's cgroup limits */
         char *failure;        /* the worker could not lock itself down */
 };
 
@@ -103,6 +107,7 @@ struct pool {
         bool range_ids; /* a subordinate range: a uid per worker slot */
         enum jail_cgroup_mode cgroup_mode;
         uint32_t cpu_milli;   /* the CPU quota in force: 0 if none is configured or possible */
+        bool cpu_usable;      /* a worker's group can have a quota (a request may ask for one) */
         struct pool_env *env; /* the default environment */
 };
 
@@ -116,7 +121,7 @@ void env_schedule_dispatch(struct pool_env *e);
 void env_worker_gone(struct pool_env *e, struct worker *w);
 /* A worker died before its hello; after a few in a row the environment fails. */
 void env_worker_start_failed(struct pool_env *e, int error);
-/* The spawner's answer to a worker's cgroup request. */
+/* The spawner's answer to a worker's cgroup or limit request. */
 void env_on_cgroup_event(struct pool_env *e, const struct spawner_event *ev);
 
 /* worker.c */
@@ -135,6 +140,8 @@ int job_start(struct pool_job *j, struct worker *w);
 /* Undo a job_start() that failed: the job is no worker's any more. */
 void job_unlease(struct pool_job *j);
 void job_on_frame(struct pool_job *j, const msgpack_object *m);
+/* The spawner lowered the worker's cgroup limits for the job (error 0), or could not. */
+void job_on_limits(struct pool_job *j, int error);
 void job_on_output(struct pool_job *j, int stream, const void *data, size_t size);
 /* The worker is gone (exit reported, or the zygote died): judge and report. */
 void job_finish(struct pool_job *j, int error, const char *message);

@@ -45,7 +45,8 @@ on_spawner(sd_event_source *src, int fd, uint32_t revents, void *userdata)
         int r;
 
         while ((r = spawner_receive(&p->spawner, &ev)) > 0) {
-                if (ev.type == SPAWNER_CGROUP || ev.type == SPAWNER_CGROUP_FAILED) {
+                if (ev.type == SPAWNER_CGROUP || ev.type == SPAWNER_CGROUP_FAILED ||
+                    ev.type == SPAWNER_LIMITED || ev.type == SPAWNER_LIMIT_FAILED) {
                         env_on_cgroup_event(p->env, &ev);
                         continue;
                 }
@@ -80,7 +81,8 @@ pool_new(sd_event *event, const struct pool_config *c, struct pool **ret)
         p->cgroup_mode = jail_cgroup_detect();
         /* Without a hierarchy that takes a quota there is no CPU share limit
          * (RLIMIT_CPU bounds CPU seconds only); pool_get_stats() says so. */
-        if (c->cpu_milli > 0 && jail_cgroup_cpu_usable(p->cgroup_mode) >= 0)
+        p->cpu_usable = jail_cgroup_cpu_usable(p->cgroup_mode) >= 0;
+        if (c->cpu_milli > 0 && p->cpu_usable)
                 p->cpu_milli = c->cpu_milli;
         r = keeper_start(&p->config, &p->keeper);
         if (r >= 0)
@@ -111,15 +113,49 @@ pool_free(struct pool *p)
         return NULL;
 }
 
+/* The service's limits in force: what a request may lower. */
+static struct pool_limits
+pool_limits_in_force(const struct pool *p)
+{
+        return (struct pool_limits){
+                .memory_bytes = p->config.memory_bytes, .nproc = p->config.nproc, .cpu_milli = p->cpu_milli};
+}
+
+/* The service's limits, lowered where the request asks for less. */
+static int
+effective_limits(const struct pool *p, const struct pool_limits *want, struct pool_limits *ret)
+{
+        struct pool_limits l = pool_limits_in_force(p);
+
+        if (want->memory_bytes > l.memory_bytes || want->nproc > l.nproc ||
+            (l.cpu_milli > 0 && want->cpu_milli > l.cpu_milli))
+                return -ERANGE;
+        if (want->cpu_milli > 0 && !p->cpu_usable)
+                return -EOPNOTSUPP;
+        if (want->memory_bytes > 0)
+                l.memory_bytes = want->memory_bytes;
+        if (want->nproc > 0)
+                l.nproc = want->nproc;
+        if (want->cpu_milli > 0)
+                l.cpu_milli = want->cpu_milli;
+        *ret = l;
+        return 0;
+}
+
 int
 pool_submit(struct pool *p, const char *env, const struct run_request *req, const struct pool_job_ops *ops,
             void *userdata, struct pool_job **ret, const char **ret_message)
 {
         struct pool_env *e = p->env;
+        struct pool_limits limits;
         struct pool_job *j;
+        int r;
 
         if (strcmp(env, e->name) != 0)
                 return -ENOENT;
+        r = effective_limits(p, &req->limits, &limits);
+        if (r < 0)
+                return r;
         if (e->state == ENV_FAILED) {
                 *ret_message = e->last_error;
                 return -ENOEXEC;
@@ -129,8 +165,12 @@ pool_submit(struct pool *p, const char *env, const struct run_request *req, cons
         j = calloc(1, sizeof *j);
         if (!j)
                 return -ENOMEM;
-        *j = (struct pool_job){
-                .pool = p, .env = e, .ops = ops, .userdata = userdata, .timeout_ms = req->timeout_ms};
+        *j = (struct pool_job){.pool = p,
+                               .env = e,
+                               .ops = ops,
+                               .userdata = userdata,
+                               .timeout_ms = req->timeout_ms,
+                               .limits = limits};
         list_init(&j->node);
         j->code = malloc(req->code_len + 1);
         j->stdin_data = malloc(req->stdin_len + 1);
@@ -195,6 +235,8 @@ pool_get_stats(struct pool *p, struct pool_stats *ret)
                 .cgroup = jail_cgroup_mode_to_string(p->cgroup_mode),
                 .cpus = p->cpu_milli / 1000.0,
                 .landlock = jail_landlock_available(),
+                .limits = pool_limits_in_force(p),
+                .cpu_quota_usable = p->cpu_usable,
                 .env = {.name = e->name,
                         .preload = e->preload,
                         .state = env_state_names[e->state],

@@ -16,6 +16,14 @@
 
 #define POOL_DEFAULT_ENV "default"
 
+/* The limits of one run: the service's (pool_config), and those a request
+ * asks for, which may only be lower (0 in a request: the service's). */
+struct pool_limits {
+        uint64_t memory_bytes; /* the run's processes together: cgroup memory.max, or RLIMIT_AS */
+        uint64_t nproc;        /* processes and threads: pids.max, and RLIMIT_NPROC */
+        uint32_t cpu_milli;    /* CPU quota in thousandths of a CPU; 0: none */
+};
+
 struct pool_config {
         char **preload;        /* modules the default environment's zygote imports */
         uint64_t memory_bytes; /* per worker */
@@ -41,6 +49,7 @@ struct run_request {
         const void *stdin_data;
         size_t stdin_len;
         uint64_t timeout_ms;
+        struct pool_limits limits; /* each field 0, or at most the service's */
 };
 
 struct pool;
@@ -67,6 +76,10 @@ struct pool_stats {
         const char *cgroup; /* "v2", "v1" or "none" */
         double cpus;        /* the CPU quota per worker in force; 0: none */
         bool landlock;
+        /* The service's limits in force (cpu_milli as `cpus`), which a request
+         * may lower; and whether a request may ask for a CPU quota at all. */
+        struct pool_limits limits;
+        bool cpu_quota_usable;
         struct pool_env_stats env; /* only the default environment exists so far */
 };
 
@@ -79,7 +92,9 @@ int pool_new(sd_event *event, const struct pool_config *c, struct pool **ret);
 /* Kill every job (their done() is not called), every worker and zygote, and the spawner. */
 struct pool *pool_free(struct pool *p);
 /* Queue a request. -ENOENT: no such environment; -EAGAIN: its queue is full;
- * -ENOEXEC (with *ret_message): the environment failed to start. */
+ * -ENOEXEC (with *ret_message): the environment failed to start; -ERANGE: a
+ * limit above the service's; -EOPNOTSUPP: a CPU quota where none can be had.
+ * The caller checks the limits first (pool_get_stats()), to say which. */
 int pool_submit(struct pool *p, const char *env, const struct run_request *req,
                 const struct pool_job_ops *ops, void *userdata, struct pool_job **ret,
                 const char **ret_message);

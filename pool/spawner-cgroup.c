@@ -282,6 +282,24 @@ spawner_cgroup_remove(struct spawner_cgroup *table, uint64_t ref)
                 remove_entry(e, true);
 }
 
+int
+spawner_cgroup_limit(struct spawner_cgroup *table, const struct pool_config *c,
+                     const struct spawner_request *rq)
+{
+        struct spawner_cgroup *e = rq->ref ? find(table, rq->ref) : NULL;
+        struct jail_cgroup_limits limits = {
+                .memory_bytes = rq->memory_bytes, .pids_max = rq->nproc, .cpu_milli = rq->cpu_milli};
+
+        if (!e)
+                return -ENOENT;
+        /* Tighter only: a configured quota may be lowered, never lifted. */
+        if (rq->memory_bytes == 0 || rq->memory_bytes > c->memory_bytes || rq->nproc == 0 ||
+            rq->nproc > c->nproc ||
+            (c->cpu_milli > 0 && (rq->cpu_milli == 0 || rq->cpu_milli > c->cpu_milli)))
+                return -ERANGE;
+        return jail_cgroup_set_limits(e->cg, &limits);
+}
+
 void
 spawner_cgroup_remove_zygote(struct spawner_cgroup *table, uint64_t zygote_id)
 {

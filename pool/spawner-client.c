@@ -115,6 +115,26 @@ spawner_request_uncgroup(struct spawner *s, uint64_t ref)
         return r;
 }
 
+int
+spawner_request_limit(struct spawner *s, uint64_t ref, const struct pool_limits *limits)
+{
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        int r;
+
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 5);
+        proto_pack_key_str(&pk, "type", "limit");
+        proto_pack_key_uint(&pk, "ref", ref);
+        proto_pack_key_uint(&pk, "memory_bytes", limits->memory_bytes);
+        proto_pack_key_uint(&pk, "nproc", limits->nproc);
+        proto_pack_key_uint(&pk, "cpu_milli", limits->cpu_milli);
+        r = spawner_send(s->sock, &sb, -EBADF);
+        msgpack_sbuffer_destroy(&sb);
+        return r;
+}
+
 static int
 error_of(const msgpack_object *m)
 {
@@ -147,6 +167,11 @@ parse_event(const msgpack_object *m, struct spawner_event *ev)
 
         if (wire_type_is(m, "cgroup") || wire_type_is(m, "cgroup_failed"))
                 return parse_cgroup_event(m, ev);
+        if (wire_type_is(m, "limited") || wire_type_is(m, "limit_failed")) {
+                ev->type = wire_type_is(m, "limited") ? SPAWNER_LIMITED : SPAWNER_LIMIT_FAILED;
+                ev->error = ev->type == SPAWNER_LIMITED ? 0 : error_of(m);
+                return proto_map_get_uint(m, "ref", &ev->ref) == 0 && ev->control_fd < 0 ? 0 : -EBADMSG;
+        }
         if (proto_map_get_uint(m, "id", &ev->id) < 0)
                 return -EBADMSG;
         if (wire_type_is(m, "started")) {

@@ -91,6 +91,15 @@ parse_fields(const msgpack_object *m, struct spawner_request *r)
                 r->cpu_milli = (uint32_t) cpu;
                 return 0;
         }
+        if (wire_type_is(m, "limit") && keys == 5 && proto_map_get_uint(m, "ref", &r->ref) == 0 &&
+            r->ref != 0 && proto_map_get_uint(m, "memory_bytes", &r->memory_bytes) == 0 &&
+            r->memory_bytes > 0 && proto_map_get_uint(m, "nproc", &r->nproc) == 0 && r->nproc > 0 &&
+            proto_map_get_uint(m, "cpu_milli", &cpu) == 0 &&
+            (cpu == 0 || (cpu >= JAIL_CGROUP_CPU_MIN_MILLI && cpu <= JAIL_CGROUP_CPU_MAX_MILLI))) {
+                r->type = SPAWNER_REQUEST_LIMIT;
+                r->cpu_milli = (uint32_t) cpu;
+                return 0;
+        }
         if (wire_type_is(m, "uncgroup") && keys == 2 && proto_map_get_uint(m, "ref", &r->ref) == 0 &&
             r->ref != 0) {
                 r->type = SPAWNER_REQUEST_UNCGROUP;

@@ -215,6 +215,29 @@ make_cgroup(struct spawner_state *st, const struct spawner_request *rq)
         msgpack_sbuffer_destroy(&sb);
 }
 
+static void
+set_limits(struct spawner_state *st, const struct spawner_request *rq)
+{
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        int r = spawner_cgroup_limit(st->cgroups, st->config, rq);
+
+        if (r < 0)
+                log_debug_errno(r, "spawner: cannot set the limits of ref %llu: %m",
+                                (unsigned long long) rq->ref);
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, r < 0 ? 3 : 2);
+        proto_pack_key_str(&pk, "type", r < 0 ? "limit_failed" : "limited");
+        proto_pack_key_uint(&pk, "ref", rq->ref);
+        if (r < 0) {
+                proto_pack_str(&pk, "error");
+                msgpack_pack_int(&pk, r);
+        }
+        (void) spawner_send(st->sock, &sb, -EBADF);
+        msgpack_sbuffer_destroy(&sb);
+}
+
 static int
 handle_request(struct spawner_state *st, const void *data, size_t size, int fd)
 {
@@ -238,6 +261,9 @@ handle_request(struct spawner_state *st, const void *data, size_t size, int fd)
                 break;
         case SPAWNER_REQUEST_UNCGROUP:
                 spawner_cgroup_remove(st->cgroups, rq.ref);
+                break;
+        case SPAWNER_REQUEST_LIMIT:
+                set_limits(st, &rq);
                 break;
         }
         spawner_request_done(&rq);

@@ -9,11 +9,13 @@
  *                         {type: "kill", id}
  *                         {type: "cgroup", id, ref, cpu_milli} + SCM_RIGHTS [the worker's pidfd]
  *                         {type: "uncgroup", ref}
+ *                         {type: "limit", ref, memory_bytes, nproc, cpu_milli}
  *  spawner -> dispatcher  {type: "started", id} + SCM_RIGHTS [zygote control socket]
  *                         {type: "failed", id, error: int, message: str}
  *                         {type: "exited", id, code, signal}
  *                         {type: "cgroup", ref} + SCM_RIGHTS [the group's OOM counter, read-only]
  *                         {type: "cgroup_failed", ref, error: int}
+ *                         {type: "limited", ref} | {type: "limit_failed", ref, error: int}
  *
  * The zygote program and runner directory are fixed when the spawner starts;
  * no message can name a program to run. If the dispatcher goes away, the
@@ -32,6 +34,12 @@
  * controller; `ref` is the dispatcher's handle for the group. "uncgroup"
  * kills what is left in the group and removes it; an unknown ref is ignored
  * (the group went with its zygote).
+ *
+ * "limit" lowers the limits of the group `ref` before its worker is given a
+ * request that asked for less than the service allows: memory and processes
+ * at most the spawner's own, a CPU quota at most the configured one (any,
+ * where none is configured). A dispatcher can only make a run's limits
+ * tighter, never looser than the spawner's.
  *
  * A group's name is "w<spawner pid>.<spawner start time>-<worker pid>": a
  * spawner killed outright cannot remove its groups, so each spawner, when it
@@ -66,15 +74,17 @@ enum spawner_event_type {
         SPAWNER_EXITED,
         SPAWNER_CGROUP,
         SPAWNER_CGROUP_FAILED,
+        SPAWNER_LIMITED,
+        SPAWNER_LIMIT_FAILED,
 };
 
 struct spawner_event {
         enum spawner_event_type type;
         uint64_t id;    /* STARTED, FAILED, EXITED */
-        uint64_t ref;   /* CGROUP, CGROUP_FAILED */
+        uint64_t ref;   /* CGROUP, CGROUP_FAILED, LIMITED, LIMIT_FAILED */
         int control_fd; /* STARTED: the zygote's control socket; CGROUP: the OOM counter
                          * (owned by the receiver) */
-        int error;      /* FAILED, CGROUP_FAILED: -errno */
+        int error;      /* FAILED, CGROUP_FAILED, LIMIT_FAILED: -errno */
         char message[1024];
         int code, signal; /* EXITED */
 };
@@ -89,6 +99,8 @@ int spawner_request_kill(struct spawner *s, uint64_t id);
  * the answer is a CGROUP or CGROUP_FAILED event with the same ref. */
 int spawner_request_cgroup(struct spawner *s, uint64_t id, uint64_t ref, uint32_t cpu_milli, int pidfd);
 int spawner_request_uncgroup(struct spawner *s, uint64_t ref);
+/* Lower the limits of the group `ref`; the answer is a LIMITED or LIMIT_FAILED event. */
+int spawner_request_limit(struct spawner *s, uint64_t ref, const struct pool_limits *limits);
 /* Read one event (the socket is non-blocking): 1 and the event, 0 if none is
  * pending, -EPIPE if the spawner is gone, -EBADMSG if it broke the protocol. */
 int spawner_receive(struct spawner *s, struct spawner_event *ret);
@@ -99,16 +111,18 @@ enum spawner_request_type {
         SPAWNER_REQUEST_KILL,
         SPAWNER_REQUEST_CGROUP,
         SPAWNER_REQUEST_UNCGROUP,
+        SPAWNER_REQUEST_LIMIT,
 };
 
 struct spawner_request {
         enum spawner_request_type type;
         uint64_t id;    /* ZYGOTE, KILL, CGROUP */
-        uint64_t ref;   /* CGROUP, UNCGROUP: never 0 */
+        uint64_t ref;   /* CGROUP, UNCGROUP, LIMIT: never 0 */
         char **preload; /* ZYGOTE: valid module names */
         uint64_t tmp_bytes, workspace_bytes;
-        uint32_t cpu_milli; /* CGROUP: 0, or JAIL_CGROUP_CPU_MIN_MILLI .. _MAX_MILLI */
-        int fd;             /* CGROUP: the worker's pidfd; else -EBADF */
+        uint32_t cpu_milli;           /* CGROUP, LIMIT: 0, or JAIL_CGROUP_CPU_MIN_MILLI .. _MAX_MILLI */
+        uint64_t memory_bytes, nproc; /* LIMIT: above 0 */
+        int fd;                       /* CGROUP: the worker's pidfd; else -EBADF */
 };
 
 /* Validate one packet and the descriptor that came with it (-EBADF if none).
@@ -148,6 +162,10 @@ int spawner_cgroup_add(struct spawner_cgroup *table, const struct pool_config *c
  * of a zygote that exited or was killed, or all (zygote_id 0), whose members
  * die with the zygote's pid namespace. */
 void spawner_cgroup_remove(struct spawner_cgroup *table, uint64_t ref);
+/* Lower the limits of the group rq->ref, within the spawner's own (`c`):
+ * -ERANGE for a limit above them, -ENOENT for an unknown ref. */
+int spawner_cgroup_limit(struct spawner_cgroup *table, const struct pool_config *c,
+                         const struct spawner_request *rq);
 void spawner_cgroup_remove_zygote(struct spawner_cgroup *table, uint64_t zygote_id);
 
 /* A process's start time (clock ticks after boot); -ESRCH if it is gone or a zombie. */

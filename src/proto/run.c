@@ -73,7 +73,7 @@ pack_capbuf(msgpack_packer *pk, const char *key, const struct capbuf *b, bool tr
 int
 run_result_pack(msgpack_packer *pk, const struct run_result *r)
 {
-        msgpack_pack_map(pk, 15);
+        msgpack_pack_map(pk, 16);
         proto_pack_key_str(pk, "status", run_status_to_string(r->status));
         pack_capbuf(pk, "stdout", &r->out, r->out_truncated);
         pack_capbuf(pk, "stderr", &r->err, r->err_truncated);
@@ -98,6 +98,11 @@ run_result_pack(msgpack_packer *pk, const struct run_result *r)
         proto_pack_key_double(pk, "wall_ms", r->wall_ms);
         proto_pack_key_double(pk, "cpu_ms", r->cpu_ms);
         proto_pack_key_uint(pk, "max_rss_kb", r->max_rss_kb);
+        proto_pack_str(pk, "limits");
+        msgpack_pack_map(pk, 3);
+        proto_pack_key_uint(pk, "memory_mb", r->limits.memory_mb);
+        proto_pack_key_uint(pk, "processes", r->limits.processes);
+        proto_pack_key_double(pk, "cpus", r->limits.cpus);
         return 0;
 }
 
@@ -132,7 +137,7 @@ unpack_output(const msgpack_object *m, const char *key, struct capbuf *b, bool *
 int
 run_result_unpack(const msgpack_object *m, struct run_result *r)
 {
-        const msgpack_object *exc, *imgs;
+        const msgpack_object *exc, *imgs, *lim;
         const char *status;
         size_t len;
 
@@ -173,5 +178,10 @@ run_result_unpack(const msgpack_object *m, struct run_result *r)
         (void) proto_map_get_double(m, "wall_ms", &r->wall_ms);
         (void) proto_map_get_double(m, "cpu_ms", &r->cpu_ms);
         (void) proto_map_get_uint(m, "max_rss_kb", &r->max_rss_kb);
+        if (proto_map_get_map(m, "limits", &lim) == 0) {
+                (void) proto_map_get_uint(lim, "memory_mb", &r->limits.memory_mb);
+                (void) proto_map_get_uint(lim, "processes", &r->limits.processes);
+                (void) proto_map_get_double(lim, "cpus", &r->limits.cpus);
+        }
         return 0;
 }

@@ -42,6 +42,12 @@ struct run_result {
         double wall_ms, cpu_ms;
         uint64_t max_rss_kb;
         char *detail; /* what happened, for statuses without an exception */
+        /* The limits the run had (extension "limits"): the service's, or
+         * lower ones the request asked for. memory_mb 0: not reported. */
+        struct {
+                uint64_t memory_mb, processes;
+                double cpus; /* 0: no CPU quota */
+        } limits;
 };
 
 const char *run_status_to_string(enum run_status s);
@@ -50,7 +56,7 @@ void run_result_done(struct run_result *r);
 
 #include <msgpack.h>
 
-/* The `run` result map of PROTOCOL.md (plus images_omitted and detail). */
+/* The `run` result map of PROTOCOL.md (plus images_omitted, detail, limits). */
 int run_result_pack(msgpack_packer *pk, const struct run_result *r);
 /* Parse a result map received from a server into r (r's capbufs must be
  * initialised; output beyond their caps is counted as truncated). */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Unit tests of the jail builder: spec validation, id map strings, subordinate
- * id look-up, and the mount plan built against a fake host tree.
+ * id look-up, the mount plan built against a fake host tree, and (as root,
+ * on v1) a group's limits lowered in place.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -10,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "fd-util.h"
 #include "idmap.h"
 #include "jail.h"
 #include "macro.h"
@@ -353,4 +356,73 @@ Test(cgroup, cpu_quota_per_period)
 Test(cgroup, no_cpu_quota_without_cgroups)
 {
         cr_expect_eq(jail_cgroup_cpu_usable(JAIL_CGROUP_NONE), -EOPNOTSUPP);
+}
+
+static uint64_t
+read_u64_file(const char *dir, const char *file)
+{
+        _cleanup_free_ char *text = NULL;
+        char path[1024];
+
+        (void) snprintf(path, sizeof path, "%s/%s", dir, file);
+        cr_assert_geq(read_file_bounded(path, 4096, &text, NULL), 0, "reading %s", path);
+        return strtoull(text, NULL, 10);
+}
+
+/* A request's lower limits on a group made with the service's, on the
+ * machine's v1 hierarchies (root): read back from the kernel's files; a CPU
+ * quota the group was made without puts it (and its process) into the cpu
+ * hierarchy, and 0 lifts it again. */
+Test(cgroup, set_limits_lowers_and_adds_a_quota_on_v1)
+{
+        struct jail_cgroup_limits l = {.memory_bytes = 64 << 20, .pids_max = 32};
+        const char *mem = "/sys/fs/cgroup/memory/vivarium", *cpu = "/sys/fs/cgroup/cpu/vivarium";
+        struct jail_cgroup *cg = NULL;
+        _cleanup_free_ char *procs = NULL;
+        char name[64], dir[512], pid_text[32];
+        pid_t child;
+
+        if (geteuid() != 0 || setenv("VIVARIUM_CGROUP", "v1", 1) < 0 ||
+            jail_cgroup_detect() != JAIL_CGROUP_V1 || jail_cgroup_cpu_usable(JAIL_CGROUP_V1) < 0)
+                cr_skip_test("needs root and the v1 memory, pids and cpu hierarchies");
+        (void) snprintf(name, sizeof name, "test-limits-%d", (int) getpid());
+        cr_assert_eq(jail_cgroup_create(JAIL_CGROUP_V1, name, &l, &cg), 0);
+        child = fork();
+        cr_assert_geq(child, 0);
+        if (child == 0) {
+                pause();
+                _exit(0);
+        }
+        cr_assert_eq(jail_cgroup_attach(cg, child), 0);
+        (void) snprintf(dir, sizeof dir, "%s/%s", cpu, name);
+        cr_expect_neq(access(dir, F_OK), 0, "no cpu group without a quota");
+
+        l = (struct jail_cgroup_limits){.memory_bytes = 32 << 20, .pids_max = 8, .cpu_milli = 250};
+        cr_assert_eq(jail_cgroup_set_limits(cg, &l), 0);
+        (void) snprintf(dir, sizeof dir, "%s/%s", mem, name);
+        cr_expect_eq(read_u64_file(dir, "memory.limit_in_bytes"), 32 << 20);
+        (void) snprintf(dir, sizeof dir, "/sys/fs/cgroup/pids/vivarium/%s", name);
+        cr_expect_eq(read_u64_file(dir, "pids.max"), 8);
+        (void) snprintf(dir, sizeof dir, "%s/%s", cpu, name);
+        cr_expect_eq(read_u64_file(dir, "cpu.cfs_quota_us"), 25000, "a quarter of each 100 ms");
+        (void) snprintf(pid_text, sizeof pid_text, "%d", (int) child);
+        (void) snprintf(dir, sizeof dir, "%s/%s/cgroup.procs", cpu, name);
+        cr_assert_geq(read_file_bounded(dir, 4096, &procs, NULL), 0);
+        cr_expect(strstr(procs, pid_text) != NULL, "the group's process moved into the cpu group");
+
+        l.cpu_milli = 0;
+        cr_assert_eq(jail_cgroup_set_limits(cg, &l), 0);
+        (void) snprintf(dir, sizeof dir, "%s/%s", cpu, name);
+        _cleanup_free_ char *quota = NULL;
+        char qpath[600];
+        (void) snprintf(qpath, sizeof qpath, "%s/cpu.cfs_quota_us", dir);
+        cr_assert_geq(read_file_bounded(qpath, 64, &quota, NULL), 0);
+        cr_expect_eq(strtoll(quota, NULL, 10), -1, "0 lifts the quota");
+
+        l.cpu_milli = 9;
+        cr_expect_eq(jail_cgroup_set_limits(cg, &l), -EINVAL, "a quota out of range");
+        jail_cgroup_free(cg); /* kills the child */
+        (void) waitpid(child, NULL, 0);
+        (void) snprintf(dir, sizeof dir, "%s/%s", cpu, name);
+        cr_expect_neq(access(dir, F_OK), 0, "the cpu group is removed with the others");
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Unit tests of the spawner's gate: spawner_request_parse() accepts exactly
- * the four request types with their keys (a CPU quota in its range), and a
- * descriptor with "cgroup" only (closing it otherwise); spawner_pidfd_pid()
+ * the five request types with their keys (a CPU quota in its range), and a
+ * descriptor with "cgroup" only (closing it otherwise); "limit" only lowers
+ * the spawner's own limits (spawner_cgroup_limit()); spawner_pidfd_pid()
  * and spawner_pid_descends() tell a worker of a zygote from any other
  * process; spawner_cgroup_add() refuses before it creates anything; group
  * names carry their owner, and only a dead owner's groups count as stale.
@@ -293,6 +294,77 @@ Test(worker, descends_from_its_zygote_only)
         kill(worker, SIGKILL);
         kill(zygote, SIGKILL);
         waitpid(zygote, NULL, 0);
+}
+
+static void
+pack_limit(struct packet *p, uint64_t ref, uint64_t memory, uint64_t nproc, uint64_t cpu)
+{
+        begin(p, 5, "limit");
+        proto_pack_key_uint(&p->pk, "ref", ref);
+        proto_pack_key_uint(&p->pk, "memory_bytes", memory);
+        proto_pack_key_uint(&p->pk, "nproc", nproc);
+        proto_pack_key_uint(&p->pk, "cpu_milli", cpu);
+}
+
+Test(request, limit_parse)
+{
+        struct spawner_request rq;
+        struct packet p;
+
+        pack_limit(&p, 9, 64 << 20, 8, 250);
+        cr_assert_eq(parse(&p, -EBADF, &rq), 0);
+        cr_expect_eq(rq.type, SPAWNER_REQUEST_LIMIT);
+        cr_expect_eq(rq.ref, 9);
+        cr_expect_eq(rq.memory_bytes, 64 << 20);
+        cr_expect_eq(rq.nproc, 8);
+        cr_expect_eq(rq.cpu_milli, 250);
+        spawner_request_done(&rq);
+
+        pack_limit(&p, 9, 64 << 20, 8, 0);
+        cr_expect_eq(parse(&p, -EBADF, &rq), 0, "no CPU quota");
+        spawner_request_done(&rq);
+        pack_limit(&p, 0, 64 << 20, 8, 0);
+        cr_expect_eq(parse(&p, -EBADF, &rq), -EBADMSG, "ref 0");
+        pack_limit(&p, 9, 0, 8, 0);
+        cr_expect_eq(parse(&p, -EBADF, &rq), -EBADMSG, "no memory at all");
+        pack_limit(&p, 9, 64 << 20, 0, 0);
+        cr_expect_eq(parse(&p, -EBADF, &rq), -EBADMSG, "no process at all");
+        pack_limit(&p, 9, 64 << 20, 8, JAIL_CGROUP_CPU_MIN_MILLI - 1);
+        cr_expect_eq(parse(&p, -EBADF, &rq), -EBADMSG, "a quota below the kernel's smallest");
+        pack_limit(&p, 9, 64 << 20, 8, JAIL_CGROUP_CPU_MAX_MILLI + 1);
+        cr_expect_eq(parse(&p, -EBADF, &rq), -EBADMSG, "a quota above the range");
+        int fd = some_fd();
+        pack_limit(&p, 9, 64 << 20, 8, 0);
+        cr_expect_eq(parse(&p, fd, &rq), -EBADMSG, "limit with a descriptor");
+        cr_expect_not(is_open(fd), "the descriptor is closed on refusal");
+        begin(&p, 4, "limit");
+        proto_pack_key_uint(&p.pk, "ref", 9);
+        proto_pack_key_uint(&p.pk, "memory_bytes", 64 << 20);
+        proto_pack_key_uint(&p.pk, "nproc", 8);
+        cr_expect_eq(parse(&p, -EBADF, &rq), -EBADMSG, "a key missing");
+}
+
+Test(worker, limit_only_lowers)
+{
+        static struct spawner_cgroup table[SPAWNER_MAX_CGROUPS];
+        struct pool_config c = {.memory_bytes = 64 << 20, .nproc = 16};
+        struct spawner_request rq = {
+                .type = SPAWNER_REQUEST_LIMIT, .ref = 5, .memory_bytes = 32 << 20, .nproc = 8};
+
+        cr_expect_eq(spawner_cgroup_limit(table, &c, &rq), -ENOENT, "an unknown ref");
+        table[3].ref = 5; /* (no group behind it: every refusal comes first) */
+        rq.memory_bytes = (64 << 20) + 1;
+        cr_expect_eq(spawner_cgroup_limit(table, &c, &rq), -ERANGE, "more memory than the spawner's");
+        rq.memory_bytes = 32 << 20;
+        rq.nproc = 17;
+        cr_expect_eq(spawner_cgroup_limit(table, &c, &rq), -ERANGE, "more processes than the spawner's");
+        rq.nproc = 8;
+        c.cpu_milli = 500;
+        rq.cpu_milli = 0;
+        cr_expect_eq(spawner_cgroup_limit(table, &c, &rq), -ERANGE, "lifting a configured quota");
+        rq.cpu_milli = 501;
+        cr_expect_eq(spawner_cgroup_limit(table, &c, &rq), -ERANGE, "a quota above the configured one");
+        table[3].ref = 0;
 }
 
 Test(worker, cgroup_add_refuses_before_creating)
