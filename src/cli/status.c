@@ -84,7 +84,7 @@ print_str(const msgpack_object *m, const char *key)
 static void
 print_report(const msgpack_object *r)
 {
-        const msgpack_object *iso = NULL, *envs = NULL, *req = NULL;
+        const msgpack_object *iso = NULL, *envs = NULL, *req = NULL, *lim = NULL;
         bool landlock = false;
         double cpus = 0;
 
@@ -108,6 +108,18 @@ print_report(const msgpack_object *r)
                 else
                         printf(", cpus unlimited");
                 printf(", landlock %s, seccomp\n", landlock ? "yes" : "no");
+        }
+        if (proto_map_get_map(r, "limits", &lim) == 0) {
+                cpus = 0;
+                (void) proto_map_get_double(lim, "cpus", &cpus);
+                printf("limits per run: memory %llu MiB, %llu processes, ",
+                       (unsigned long long) u(lim, "memory_mb"), (unsigned long long) u(lim, "processes"));
+                if (cpus > 0)
+                        printf("cpus %g", cpus);
+                else
+                        printf("no CPU quota");
+                printf(", timeout %g s (at most %g s)\n", (double) u(lim, "timeout_ms") / 1000.0,
+                       (double) u(lim, "max_timeout_ms") / 1000.0);
         }
         printf("workers: %llu idle, %llu busy; queue %llu\n", (unsigned long long) u(r, "idle_workers"),
                (unsigned long long) u(r, "busy_workers"), (unsigned long long) u(r, "queue_depth"));

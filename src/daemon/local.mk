@@ -10,5 +10,7 @@ libdaemon_a_SOURCES = \
 	src/daemon/privileges.h \
 	src/daemon/daemon-internal.h \
 	src/daemon/connection.c \
-	src/daemon/methods.c
+	src/daemon/methods.c \
+	src/daemon/run-limits.c \
+	src/daemon/run-limits.h
 libdaemon_a_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(LIBCAP_CFLAGS) $(MSGPACK_CFLAGS) $(SYSTEMD_CFLAGS)

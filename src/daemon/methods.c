@@ -16,6 +16,7 @@
 #include "log.h"
 #include "macro.h"
 #include "msg.h"
+#include "run-limits.h"
 #include "time-util.h"
 
 struct method {
@@ -171,7 +172,22 @@ param(const msgpack_object *params, const char *key)
 struct run_params {
         struct run_request req;
         bool stream;
+        char why[320]; /* a message built for this request */
 };
+
+static struct run_limits_bounds
+limits_bounds(const struct server *s)
+{
+        struct pool_stats st;
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+
+        pool_get_stats(s->pool, &st);
+        return (struct run_limits_bounds){
+                .daemon = st.limits,
+                .cpu_quota_usable = st.cpu_quota_usable,
+                .cpus_online = online > 0 ? (unsigned) online : 0,
+        };
+}
 
 /* Returns 0, or an RPC error code with *why naming the problem. */
 static int
@@ -211,6 +227,9 @@ parse_run(const struct server *s, const msgpack_object *params, struct run_param
                     memcmp(o->via.str.ptr, POOL_DEFAULT_ENV, o->via.str.size) != 0)
                         return *why = "no such environment (only 'default' exists)", RPC_NO_SUCH_ENVIRONMENT;
         }
+        struct run_limits_bounds bounds = limits_bounds(s);
+        if (run_limits_parse(params, &bounds, &ret->req.limits, ret->why, sizeof ret->why) < 0)
+                return *why = ret->why, RPC_INVALID_PARAMS;
         if ((o = param(params, "session"))) {
                 if (o->type != MSGPACK_OBJECT_STR)
                         return *why = "params.session must be a string", RPC_INVALID_PARAMS;
@@ -286,7 +305,7 @@ fill_status(msgpack_packer *pk, const void *arg)
         n_preload = 0;
         while (st.env.preload && st.env.preload[n_preload])
                 n_preload++;
-        msgpack_pack_map(pk, 9);
+        msgpack_pack_map(pk, 10);
         proto_pack_key_str(pk, "version", PACKAGE_VERSION);
         proto_pack_key_double(pk, "uptime_s", (double) (now_usec() - s->started_usec) / 1e6);
         proto_pack_key_uint(pk, "connections", s->n_connections);
@@ -298,6 +317,15 @@ fill_status(msgpack_packer *pk, const void *arg)
         proto_pack_key_double(pk, "cpus", st.cpus);
         proto_pack_key_bool(pk, "landlock", st.landlock);
         proto_pack_key_bool(pk, "seccomp", true);
+        /* What a run gets unless it asks for less (memory_mb, processes, cpus). */
+        proto_pack_str(pk, "limits");
+        msgpack_pack_map(pk, 6);
+        proto_pack_key_uint(pk, "memory_mb", st.limits.memory_bytes >> 20);
+        proto_pack_key_uint(pk, "processes", st.limits.nproc);
+        proto_pack_key_double(pk, "cpus", st.limits.cpu_milli / 1000.0);
+        proto_pack_key_bool(pk, "cpu_quota_usable", st.cpu_quota_usable);
+        proto_pack_key_uint(pk, "timeout_ms", s->config.default_timeout_ms);
+        proto_pack_key_uint(pk, "max_timeout_ms", s->config.max_timeout_ms);
         proto_pack_key_uint(pk, "idle_workers", st.env.idle);
         proto_pack_key_uint(pk, "busy_workers", st.env.busy);
         proto_pack_key_uint(pk, "queue_depth", st.env.queued);
