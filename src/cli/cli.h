@@ -26,13 +26,22 @@ enum {
 #define CLI_TIMEOUT_MAX_MS 3600000u
 #define CLI_MEMORY_DEFAULT_MIB 512u
 #define CLI_MEMORY_MAX_MIB (64u * 1024u)
+#define CLI_PROCESSES_DEFAULT 64u
+#define CLI_PROCESSES_MIN 4u
+#define CLI_PROCESSES_MAX 4096u
+#define CLI_CPU_MIN_MILLI 10u
+#define CLI_CPU_MAX_MILLI (1024u * 1000u)
 #define CLI_INPUT_MAX (16u << 20)
 /* Output shown per stream in plain mode, and kept per stream for --json. */
 #define CLI_OUTPUT_CAP (1u << 20)
 
 struct run_args {
         uint64_t timeout_ms;
+        /* Limits asked for on the command line; 0: not given (the daemon's, or
+         * the embedded pool's defaults). Sent with the request either way. */
         uint64_t memory_mib;
+        uint64_t processes;
+        uint32_t cpu_milli;
         char **preload;
         bool json;
         bool help;
@@ -72,6 +81,12 @@ int cli_mcp(int argc, char **argv);
 int cli_status_parse(int argc, char **argv, struct status_args *ret, char **ret_error);
 int cli_status(int argc, char **argv);
 int cli_status_exit_code(enum run_status s);
+/* What to tell the user after a memory kill: the limit that applied (from
+ * the result) and where it came from. daemon_mib is the daemon's limit (0:
+ * unknown), for a run through a daemon (daemon true); embedded runs have no
+ * limit but --memory's. Writes one line without "vivarium: " or newline. */
+void cli_memory_advice(const struct run_args *a, const struct run_result *r, bool daemon,
+                       uint64_t daemon_mib, char *buf, size_t size);
 
 /* --socket, else $VIVARIUM_SOCKET, else NULL (`vivarium mcp`: embedded). */
 const char *cli_socket_from_env(const char *option);

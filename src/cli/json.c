@@ -105,8 +105,11 @@ cli_print_result_json(FILE *f, const struct run_result *r)
         }
         fprintf(f, "],\"images_omitted\":%llu,", (unsigned long long) r->images_omitted);
         write_key_cstr(f, "detail", r->detail);
-        fprintf(f, ",\"wall_ms\":%.3f,\"cpu_ms\":%.3f,\"max_rss_kb\":%llu}\n", r->wall_ms, r->cpu_ms,
+        fprintf(f, ",\"wall_ms\":%.3f,\"cpu_ms\":%.3f,\"max_rss_kb\":%llu", r->wall_ms, r->cpu_ms,
                 (unsigned long long) r->max_rss_kb);
+        fprintf(f, ",\"limits\":{\"memory_mb\":%llu,\"processes\":%llu,\"cpus\":%g}}\n",
+                (unsigned long long) r->limits.memory_mb, (unsigned long long) r->limits.processes,
+                r->limits.cpus);
 }
 
 void

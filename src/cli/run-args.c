@@ -42,6 +42,21 @@ parse_option(int c, const char *arg, struct run_args *a, char **ret_error)
                         return fail(ret_error, "invalid --memory '%s': give MiB, from 16 to 65536", arg);
                 a->memory_mib = v;
                 return 0;
+        case 'P':
+                if (parse_u64(arg, &v) < 0 || v < CLI_PROCESSES_MIN || v > CLI_PROCESSES_MAX)
+                        return fail(ret_error, "invalid --processes '%s': give a number from 4 to 4096",
+                                    arg);
+                a->processes = v;
+                return 0;
+        case 'C':
+                /* Thousandths, as [limits] cpus: "0.5", "2", "0.125". */
+                if (parse_seconds_ms(arg, CLI_CPU_MAX_MILLI, &v) < 0 || v < CLI_CPU_MIN_MILLI)
+                        return fail(
+                                ret_error,
+                                "invalid --cpus '%s': give CPUs, from 0.01 to 1024, fractions allowed (0.5)",
+                                arg);
+                a->cpu_milli = (uint32_t) v;
+                return 0;
         case 'p':
                 a->preload = strv_free(a->preload);
                 if (parse_module_list(arg, &a->preload) < 0)
@@ -82,6 +97,8 @@ cli_run_parse(int argc, char **argv, struct run_args *a, char **ret_error)
         static const struct option opts[] = {
                 {"timeout", required_argument, NULL, 't'},
                 {"memory", required_argument, NULL, 'm'},
+                {"processes", required_argument, NULL, 'P'},
+                {"cpus", required_argument, NULL, 'C'},
                 {"preload", required_argument, NULL, 'p'},
                 {"json", no_argument, NULL, 'j'},
                 {"help", no_argument, NULL, 'h'},
@@ -92,7 +109,7 @@ cli_run_parse(int argc, char **argv, struct run_args *a, char **ret_error)
         };
         int c, r;
 
-        *a = (struct run_args){.timeout_ms = CLI_TIMEOUT_DEFAULT_MS, .memory_mib = CLI_MEMORY_DEFAULT_MIB};
+        *a = (struct run_args){.timeout_ms = CLI_TIMEOUT_DEFAULT_MS};
         optind = 0;
         opterr = 0;
         while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) >= 0) {
@@ -135,4 +152,39 @@ cli_status_exit_code(enum run_status s)
         default:
                 return CLI_EXIT_EXCEPTION;
         }
+}
+
+void
+cli_memory_advice(const struct run_args *a, const struct run_result *r, bool daemon, uint64_t daemon_mib,
+                  char *buf, size_t size)
+{
+        /* Without a cgroup an allocation fails (the traceback shows it); with one, the kernel kills. */
+        const char *what = r->has_exception ? "an allocation failed" : "the code was killed";
+        unsigned long long applied = r->limits.memory_mb ?: a->memory_mib ?: daemon_mib;
+        unsigned long long asked = a->memory_mib, allowed = daemon_mib;
+
+        if (!daemon)
+                (void) snprintf(
+                        buf, size,
+                        "out of memory: %s at its memory limit of %llu MiB; raise --memory (at most %u)",
+                        what, applied, CLI_MEMORY_MAX_MIB);
+        else if (asked > 0 && allowed > 0 && applied < allowed)
+                (void) snprintf(buf, size,
+                                "out of memory: %s at its memory limit of %llu MiB, which --memory set; "
+                                "raise --memory, up "
+                                "to the daemon's limit of %llu MiB",
+                                what, applied, allowed);
+        else if (asked > 0 && allowed == 0)
+                (void) snprintf(buf, size,
+                                "out of memory: %s at its memory limit of %llu MiB, which --memory set; "
+                                "raise --memory, up "
+                                "to the daemon's limit ('vivarium status' shows it)",
+                                what, applied);
+        else
+                (void) snprintf(
+                        buf, size,
+                        "out of memory: %s at the daemon's memory limit of %llu MiB, which --memory can "
+                        "only lower; "
+                        "it is [limits] memory in the daemon's vivarium.conf(5)",
+                        what, applied);
 }

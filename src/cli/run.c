@@ -36,7 +36,12 @@ static const char run_help[] =
         "      --no-daemon     run in a private jail even if a daemon is listening\n"
         "      --verbose       say on stderr whether a daemon or a private jail ran it\n"
         "      --timeout SECS  wall-clock deadline (default 30, at most 3600)\n"
-        "      --memory MIB    memory limit (default 512)\n"
+        "      --memory MIB    memory limit (default 512; with a daemon, its limit,\n"
+        "                      which this may lower)\n"
+        "      --processes N   processes and threads (default 64; with a daemon, its\n"
+        "                      limit, which this may lower)\n"
+        "      --cpus N        CPU quota, fractions allowed (default: none; with a\n"
+        "                      daemon, its quota, which this may lower)\n"
         "      --preload MODS  comma-separated modules to import before the code runs\n"
         "      --json          print one JSON object with the whole result\n"
         "  -h, --help          show this help\n"
@@ -86,9 +91,25 @@ read_stdin(const struct run_args *a, char **ret, size_t *ret_len)
         return read_fd_bounded(STDIN_FILENO, CLI_INPUT_MAX, ret, ret_len);
 }
 
+struct run_call {
+        const struct run_args *args;
+        struct run_request req;
+        struct stream_sink sink;
+        struct run_result result;
+        bool got_result;
+        bool daemon;         /* through a daemon's socket, not the embedded pool */
+        uint64_t daemon_mib; /* the daemon's memory limit, asked after a memory kill; 0: unknown */
+        int64_t error_code;
+        char *error_message;
+};
+
 static void
-print_result_text(const struct run_result *r, struct stream_sink *sink, uint64_t timeout_ms)
+print_result_text(const struct run_call *rc, struct stream_sink *sink)
 {
+        const struct run_result *r = &rc->result;
+        uint64_t timeout_ms = rc->args->timeout_ms;
+        char advice[400];
+
         uint64_t total[3] = {0, r->out_total, r->err_total};
 
         /* The server stops streaming at its own cap: count what it did not send too. */
@@ -106,34 +127,30 @@ print_result_text(const struct run_result *r, struct stream_sink *sink, uint64_t
         if (r->status == RUN_TIMEOUT)
                 fprintf(stderr, "vivarium: timed out after %.3g s; raise --timeout (at most 3600)\n",
                         (double) timeout_ms / 1000.0);
-        else if (r->status == RUN_MEMORY && !r->has_exception)
-                fputs("vivarium: the code ran out of memory and was killed; raise --memory\n", stderr);
-        else if (r->status == RUN_MEMORY) /* rlimit mode: the traceback shows the failed allocation */
-                fprintf(stderr, "vivarium: %s; raise --memory\n",
-                        r->detail ?: "the code reached its memory limit");
-        else if (r->status != RUN_OK && r->status != RUN_EXCEPTION && r->status != RUN_MEMORY && r->detail)
+        else if (r->status == RUN_MEMORY) {
+                cli_memory_advice(rc->args, r, rc->daemon, rc->daemon_mib, advice, sizeof advice);
+                fprintf(stderr, "vivarium: %s\n", advice);
+        } else if (r->status != RUN_OK && r->status != RUN_EXCEPTION && r->status != RUN_MEMORY && r->detail)
                 fprintf(stderr, "vivarium: %s\n", r->detail);
         if (r->n_images + r->images_omitted > 0)
                 fprintf(stderr, "vivarium: %zu figure(s) not shown; use --json to receive them as PNG\n",
                         r->n_images + (size_t) r->images_omitted);
 }
 
-struct run_call {
-        const struct run_args *args;
-        struct run_request req;
-        struct stream_sink sink;
-        struct run_result result;
-        bool got_result;
-        int64_t error_code;
-        char *error_message;
-};
-
 static void
 pack_run_params(msgpack_packer *pk, const void *arg)
 {
         const struct run_call *rc = arg;
+        const struct run_args *a = rc->args;
 
-        msgpack_pack_map(pk, 4);
+        /* Only the limits given: the others stay the daemon's. */
+        msgpack_pack_map(pk, 4 + (a->memory_mib > 0) + (a->processes > 0) + (a->cpu_milli > 0));
+        if (a->memory_mib > 0)
+                proto_pack_key_uint(pk, "memory_mb", a->memory_mib);
+        if (a->processes > 0)
+                proto_pack_key_uint(pk, "processes", a->processes);
+        if (a->cpu_milli > 0)
+                proto_pack_key_double(pk, "cpus", a->cpu_milli / 1000.0);
         proto_pack_str(pk, "code");
         proto_pack_strn(pk, rc->req.code, rc->req.code_len);
         proto_pack_key_bin(pk, "stdin", rc->req.stdin_data ? rc->req.stdin_data : "", rc->req.stdin_len);
@@ -181,7 +198,10 @@ start_embedded(sd_event *event, const struct run_args *a, struct server **ret_se
                 return r;
         /* Lend the arguments' list; config_done() frees the one config_init() made. */
         own_preload = config.preload;
-        config.memory_bytes = a->memory_mib << 20;
+        /* The run's own limits, which the request carries too; a CPU quota only
+         * there, so that one that cannot be applied is refused, not ignored. */
+        config.memory_bytes = (a->memory_mib ?: CLI_MEMORY_DEFAULT_MIB) << 20;
+        config.processes = a->processes ?: CLI_PROCESSES_DEFAULT;
         config.preload = a->preload;
         config.idle_workers = 1;
         config.max_workers = 1;
@@ -210,16 +230,68 @@ start_embedded(sd_event *event, const struct run_args *a, struct server **ret_se
         return 0;
 }
 
+/* The option behind a limit the daemon refused, for a message in the user's terms. */
+static const char *
+refused_option(const char *message)
+{
+        static const char *const map[][2] = {
+                {"params.memory_mb", "--memory"},
+                {"params.processes", "--processes"},
+                {"params.cpus", "--cpus"},
+        };
+
+        for (size_t i = 0; message && i < ELEMENTSOF(map); i++)
+                if (strncmp(message, map[i][0], strlen(map[i][0])) == 0)
+                        return map[i][1];
+        return NULL;
+}
+
 static int
 report_error(struct run_call *rc)
 {
-        const char *hint = NULL;
+        const char *hint = NULL, *option = refused_option(rc->error_message);
+
+        if (rc->error_code == RPC_INVALID_PARAMS && option) {
+                log_error("%s refused: %s", option, rc->error_message);
+                return CLI_EXIT_USAGE;
+        }
 
         if (rc->error_message && strstr(rc->error_message, "uid_map"))
                 hint = pool_error_hint(-EPERM);
         log_error("%s%s%s", rc->error_message ? rc->error_message : "the request failed", hint ? "; " : "",
                   hint ? hint : "");
         return rc->error_code == RPC_INVALID_PARAMS ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+}
+
+static int
+on_status_limits(const msgpack_object *m, void *userdata)
+{
+        struct run_call *rc = userdata;
+        const msgpack_object *result, *limits;
+
+        if (proto_map_get_map(m, "result", &result) == 0 &&
+            proto_map_get_map(result, "limits", &limits) == 0)
+                (void) proto_map_get_uint(limits, "memory_mb", &rc->daemon_mib);
+        return 1;
+}
+
+/* After a memory kill, what to advise depends on the daemon's limit: ask
+ * for it on a connection of its own (best effort; 0 if it cannot be had). */
+static void
+ask_daemon_memory(const char *socket_path, struct run_call *rc)
+{
+        _cleanup_free_ char *error = NULL;
+        struct rpc_client *client = NULL;
+        sd_event *event = NULL;
+        int fd = -EBADF;
+
+        if (sd_event_new(&event) < 0)
+                return;
+        /* (rpc_client_new() owns the descriptor, also when it fails) */
+        if (rpc_connect(socket_path, &fd, &error) >= 0 && rpc_client_new(event, fd, &client) >= 0)
+                (void) rpc_client_call(client, "status", NULL, NULL, on_status_limits, rc);
+        rpc_client_free(client);
+        sd_event_unref(event);
 }
 
 static int
@@ -259,7 +331,11 @@ execute(const struct run_args *a)
                 log_error_errno(r, "cannot read standard input (at most 16 MiB): %m");
                 return CLI_EXIT_FAILURE;
         }
-        rc.req = (struct run_request){code, code_len, input, input_len, a->timeout_ms};
+        rc.req = (struct run_request){.code = code,
+                                      .code_len = code_len,
+                                      .stdin_data = input,
+                                      .stdin_len = input_len,
+                                      .timeout_ms = a->timeout_ms};
         rc.sink.left[1] = rc.sink.left[2] = CLI_OUTPUT_CAP;
         /* Big enough for the server's head, marker and tail: nothing is cut twice. */
         if (capbuf_init(&rc.result.out, CLI_OUTPUT_CAP, CLI_OUTPUT_CAP) < 0 ||
@@ -269,6 +345,7 @@ execute(const struct run_args *a)
         if (r >= 0 && a->verbose)
                 cli_daemon_describe(&dest, stderr);
         embedded = r >= 0 && dest.fd < 0;
+        rc.daemon = r >= 0 && !embedded;
         if (r >= 0 && !embedded)
                 fd = TAKE_FD(dest.fd);
         else if (r >= 0)
@@ -288,10 +365,12 @@ execute(const struct run_args *a)
         } else if (!rc.got_result)
                 r = report_error(&rc);
         else {
+                if (rc.daemon && dest.path && rc.result.status == RUN_MEMORY && !a->json)
+                        ask_daemon_memory(dest.path, &rc);
                 if (a->json)
                         cli_print_result_json(stdout, &rc.result);
                 else
-                        print_result_text(&rc.result, &rc.sink, a->timeout_ms);
+                        print_result_text(&rc, &rc.sink);
                 fflush(stdout);
                 r = cli_status_exit_code(rc.result.status);
         }

@@ -3,7 +3,8 @@
 # `vivarium run` end to end, through the test install: output and value
 # printing, exceptions, code from -c / FILE / '-', stdin forwarding, usage
 # errors, the --json result, wall-clock timeouts (sleep, busy loop ignoring
-# signals, SIGSTOP, Event wait, select), memory limits, fork/thread bombs and
+# signals, SIGSTOP, Event wait, select), memory limits, --processes and --cpus,
+# fork/thread bombs and
 # the host's process count, output floods and the value cap, matplotlib
 # images, --preload, statelessness and per-run randomness; the core cases
 # again as the unprivileged test user. A TAP test (see lib.sh).
@@ -331,6 +332,41 @@ except RuntimeError:
     print("limited")'
 verdict "thread bomb hits the process limit" eval '[ "$rc" = 0 ] && [ "$out" = "limited$NL" ]'
 
+FORKS='import os, time
+n = 0
+try:
+    for _ in range(200):
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        n += 1
+except OSError:
+    pass
+n'
+SPIN='import time
+t = time.monotonic()
+while time.monotonic() - t < 1.0:
+    pass
+round(time.process_time() / (time.monotonic() - t), 2)'
+# cpu_share VALUE_LINE: the run's CPU time over its wall time, in hundredths.
+cpu_share() { local v=${1%$NL}; v=${v/./}; echo $((10#${v:-0})); }
+
+vr run --processes 8 --timeout 10 -c "$FORKS"
+verdict "--processes 8: the code forks 7 children, then EAGAIN" rc_out 0 $'7\n'
+vr run --timeout 10 -c "$FORKS"
+verdict "without --processes: 63 children (the default 64)" rc_out 0 $'63\n'
+vr run --processes 3 -c 1
+verdict "--processes 3 is a usage error with the range" eval '[ "$rc" = 2 ] && has "$err" "from 4 to 4096"'
+vr run --cpus 0.25 -c "$SPIN"
+if [ "$rc" = 2 ] && has "$err" "cannot give a run a CPU quota"; then
+    skip "--cpus 0.25: no cgroup hierarchy with the cpu controller here (refused: ${err%$NL})"
+else
+    verdict "--cpus 0.25: a busy loop gets about a quarter of a CPU (at most 0.4)" \
+        eval '[ "$rc" = 0 ] && [ "$(cpu_share "$out")" -le 40 ] && [ "$(cpu_share "$out")" -ge 10 ]'
+fi
+vr run --cpus 0.001 -c 1
+verdict "--cpus 0.001 is a usage error with the range" eval '[ "$rc" = 2 ] && has "$err" "from 0.01 to 1024"'
+
 # ---------------------------------------------------------------- output caps
 
 MiB=$((1 << 20))
@@ -430,10 +466,18 @@ if have_test_user; then
     verdict "test user: timeout exits 124 within 10 s" eval '[ "$rc" = 124 ] && [ "$ms" -lt 10000 ]'
     vr_cmd as_test_user "$VIVARIUM" run --memory 64 -c 'bytearray(512 << 20)'
     verdict "test user: memory limit exits 137" test "$rc" = 137
+    vr_cmd as_test_user "$VIVARIUM" run --memory 64 -c 'bytearray(512 << 20)'
+    verdict "test user: the memory message names the limit and --memory" \
+        eval 'has "$err" "limit of 64 MiB" && has "$err" "raise --memory"'
+    # Without a cgroup RLIMIT_NPROC counts every process of the jail's uid
+    # (the zygote's and the warm worker's too): fewer than 8, never more.
+    vr_cmd as_test_user "$VIVARIUM" run --processes 8 --timeout 10 -c "$FORKS"
+    verdict "test user: --processes 8 stops the forks before 8" \
+        eval '[ "$rc" = 0 ] && [ "${out%$NL}" -ge 1 ] && [ "${out%$NL}" -le 7 ]'
 else
     if [ "$(id -u)" -ne 0 ]; then why="not root: cannot create or switch to the test user"
     else why="cannot create the test user $VIV_TEST_USER"; fi
-    for c in print value exception timeout memory; do skip "test user: $c: $why"; done
+    for c in print value exception timeout memory "memory message" processes; do skip "test user: $c: $why"; done
 fi
 
 tap_done

@@ -157,7 +157,17 @@ Test(cli, run_args_accepted)
         cr_assert_eq(parse(&a, &err, 3, "run", "-c", "1+1"), 0);
         cr_expect_str_eq(a.code, "1+1");
         cr_expect_eq(a.timeout_ms, CLI_TIMEOUT_DEFAULT_MS);
-        cr_expect_eq(a.memory_mib, CLI_MEMORY_DEFAULT_MIB);
+        cr_expect_eq(a.memory_mib, 0, "not given: the daemon's (or the embedded default)");
+        cr_expect_eq(a.processes, 0);
+        cr_expect_eq(a.cpu_milli, 0);
+        run_args_done(&a);
+        cr_assert_eq(parse(&a, &err, 7, "run", "--processes", "8", "--cpus", "0.25", "-c", "1"), 0);
+        cr_expect_eq(a.processes, 8);
+        cr_expect_eq(a.cpu_milli, 250);
+        run_args_done(&a);
+        cr_assert_eq(parse(&a, &err, 7, "run", "--processes", "4096", "--cpus", "2", "-c", "1"), 0);
+        cr_expect_eq(a.processes, 4096);
+        cr_expect_eq(a.cpu_milli, 2000);
         run_args_done(&a);
         cr_assert_eq(parse(&a, &err, 8, "run", "--timeout", "1.5", "--memory", "64", "--preload",
                            "numpy,json", "-"),
@@ -189,6 +199,12 @@ Test(cli, run_args_rejected_with_a_reason)
                 {4, {"run", "--timeout", "0", "-"}, "--timeout '0'"},
                 {4, {"run", "--timeout", "abc", "-"}, "--timeout 'abc'"},
                 {4, {"run", "--memory", "1", "-"}, "--memory '1'"},
+                {4, {"run", "--processes", "3", "-"}, "--processes '3': give a number from 4 to 4096"},
+                {4, {"run", "--processes", "4097", "-"}, "--processes '4097'"},
+                {4, {"run", "--cpus", "0", "-"}, "--cpus '0': give CPUs, from 0.01 to 1024"},
+                {4, {"run", "--cpus", "0.001", "-"}, "--cpus '0.001'"},
+                {4, {"run", "--cpus", "-1", "-"}, "--cpus '-1'"},
+                {4, {"run", "--cpus", "1025", "-"}, "--cpus '1025'"},
                 {4, {"run", "--preload", "bad name", "-"}, "--preload 'bad name'"},
                 {3, {"run", "--bogus", "-"}, "unknown option"},
                 {2, {"run", "-c"}, "unknown option or missing argument"},
@@ -204,6 +220,37 @@ Test(cli, run_args_rejected_with_a_reason)
                 free(err);
                 run_args_done(&a);
         }
+}
+
+/* The advice after a memory kill names the limit and where it came from. */
+Test(cli, memory_advice)
+{
+        struct run_args a = {};
+        struct run_result r = {.status = RUN_MEMORY};
+        char buf[400];
+
+        r.limits.memory_mb = 512;
+        cli_memory_advice(&a, &r, false, 0, buf, sizeof buf);
+        cr_expect_str_eq(buf,
+                         "out of memory: the code was killed at its memory limit of 512 MiB; raise --memory "
+                         "(at most 65536)");
+        cli_memory_advice(&a, &r, true, 512, buf, sizeof buf);
+        cr_expect_str_eq(buf, "out of memory: the code was killed at the daemon's memory limit of 512 MiB, "
+                              "which --memory can "
+                              "only lower; it is [limits] memory in the daemon's vivarium.conf(5)");
+        a.memory_mib = 512;
+        cli_memory_advice(&a, &r, true, 512, buf, sizeof buf);
+        cr_expect(strstr(buf, "at the daemon's memory limit of 512 MiB"),
+                  "--memory equal to the daemon's: %s", buf);
+        a.memory_mib = 64;
+        r.limits.memory_mb = 64;
+        r.has_exception = true;
+        cli_memory_advice(&a, &r, true, 512, buf, sizeof buf);
+        cr_expect_str_eq(buf, "out of memory: an allocation failed at its memory limit of 64 MiB, which "
+                              "--memory set; raise "
+                              "--memory, up to the daemon's limit of 512 MiB");
+        cli_memory_advice(&a, &r, true, 0, buf, sizeof buf);
+        cr_expect(strstr(buf, "'vivarium status' shows it"), "the daemon's limit unknown: %s", buf);
 }
 
 static char *
