@@ -241,7 +241,8 @@ class Client:
         return self.call("cancel", {"id": id}, timeout=timeout)
 
     def run(self, code, *, timeout_ms=None, stdin=None, stream=None, env=None,
-            session=None, on_output=None, timeout=None):
+            session=None, memory_mb=None, processes=None, cpus=None, on_output=None,
+            timeout=None):
         """Run Python ``code`` and return the ``run`` result as a dict.
 
         ``timeout_ms``: the wall-clock deadline (server default when None).
@@ -255,7 +256,8 @@ class Client:
         The result holds ``status`` ("ok", "exception", "timeout", "memory",
         "killed", "cancelled", "crashed"), ``stdout``/``stderr`` (bytes),
         ``value`` (repr of the last expression, or None), ``exception``,
-        ``images``, ``wall_ms``, ``cpu_ms``, ``max_rss_kb`` and more.  A
+        ``images``, ``wall_ms``, ``cpu_ms``, ``max_rss_kb``, ``limits`` (the
+        limits the run had) and more.  A
         failing code is a result, not an exception; ``RpcError`` means the
         request was not served.
         """
@@ -272,6 +274,9 @@ class Client:
             params["env"] = env
         if session is not None:
             params["session"] = session
+        for key, value in (("memory_mb", memory_mb), ("processes", processes), ("cpus", cpus)):
+            if value is not None:
+                params[key] = value
 
         def on_event(msg):
             if on_output is not None:

@@ -197,6 +197,58 @@ after=$(served "$T/sock")
 check "those 5 runs went through the daemon (requests.served: $before -> $after)" \
     eval '[ -n "$before" ] && [ -n "$after" ] && [ "$after" -ge $((before + 5)) ]'
 
+# --memory, --processes, --cpus through the daemon: they lower its limits.
+ALLOC_200='x = bytearray(200 << 20)
+for i in range(0, len(x), 4096):
+    x[i] = 1
+len(x) >> 20'
+viv run --socket "$T/sock" -c "$ALLOC_200"
+check "run --socket: 200 MiB fits the daemon's 512 MiB" eval '[ "$rc" = 0 ] && [ "$out" = 200 ]'
+viv run --socket "$T/sock" --memory 64 -c "$ALLOC_200"
+check "run --socket --memory 64: the same code exits 137, the message names 64 MiB, --memory and the daemon's 512" \
+    eval '[ "$rc" = 137 ] && has "$err" "limit of 64 MiB" && has "$err" "raise --memory" &&
+          has "$err" "daemon'"'"'s limit of 512 MiB"'
+viv run --socket "$T/sock" --memory 64 --json -c "$ALLOC_200"
+check "run --socket --memory 64 --json: status memory, limits.memory_mb 64" \
+    json_ok 'd["status"] == "memory" and d["limits"]["memory_mb"] == 64'
+viv run --socket "$T/sock" -c 'x = bytearray(600 << 20)
+for i in range(0, len(x), 4096):
+    x[i] = 1'
+check "run --socket: at the daemon's own limit the message points to [limits] memory" \
+    eval '[ "$rc" = 137 ] && has "$err" "daemon'"'"'s memory limit of 512 MiB" && has "$err" "[limits] memory"'
+viv run --socket "$T/sock" --memory 1024 -c 1
+check "run --socket --memory 1024: refused (exit 2) with the daemon's limit" \
+    eval '[ "$rc" = 2 ] && has "$err" "--memory" && has "$err" "the daemon'"'"'s limit is 512 MiB"'
+viv run --socket "$T/sock" --processes 8 --timeout 20 -c 'import os, time
+n = 0
+try:
+    for _ in range(200):
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        n += 1
+except OSError:
+    pass
+n'
+check "run --socket --processes 8: 7 children, then the limit" eval '[ "$rc" = 0 ] && [ "$out" = 7 ]'
+viv run --socket "$T/sock" --processes 65 -c 1
+check "run --socket --processes 65: refused with the daemon's limit" \
+    eval '[ "$rc" = 2 ] && has "$err" "the daemon'"'"'s limit is 64 processes"'
+viv run --socket "$T/sock" --cpus 0.25 --json -c 'import time
+t = time.monotonic()
+while time.monotonic() - t < 1.0:
+    pass
+time.process_time() / (time.monotonic() - t)'
+if [ "$rc" = 2 ] && has "$err" "cannot give a run a CPU quota"; then
+    skip "run --socket --cpus 0.25: no CPU quota can be had here"
+else
+    check "run --socket --cpus 0.25: limits.cpus 0.25 and at most 0.4 of a CPU" \
+        json_ok 'd["status"] == "ok" and d["limits"]["cpus"] == 0.25 and float(d["value"]) < 0.4'
+fi
+viv status --socket "$T/sock" --json
+check "status --json reports the daemon's limits" \
+    json_ok 'd["limits"]["memory_mb"] == 512 and d["limits"]["processes"] == 64'
+
 # The dispatcher locks itself down once started: its own seccomp filter and
 # no_new_privs; the keeper (its only child) starts the spawners. Started as
 # root, it runs as the service user with CAP_KILL (bit 5) alone.

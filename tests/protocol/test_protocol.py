@@ -893,6 +893,135 @@ class TestCancel(Base):
                 self.request({"id": 21, "method": "cancel", "params": params}, code=INVALID_PARAMS, id=21)
 
 
+# ====================================================================== per-request limits
+
+# Touches 200 MiB page by page: passes under the default 512 MiB limit.
+ALLOC_200 = ("x = bytearray(200 << 20)\n"
+             "for i in range(0, len(x), 4096):\n"
+             "    x[i] = 1\n"
+             "len(x) >> 20")
+FORKS = ("import os, time\n"
+         "n = 0\n"
+         "try:\n"
+         "    for _ in range(200):\n"
+         "        if os.fork() == 0:\n"
+         "            time.sleep(30)\n"
+         "            os._exit(0)\n"
+         "        n += 1\n"
+         "except OSError:\n"
+         "    pass\n"
+         "n")
+SPIN_1S = ("import time\n"
+           "t = time.monotonic()\n"
+           "while time.monotonic() - t < 1.0:\n"
+           "    pass\n"
+           "time.process_time() / (time.monotonic() - t)")
+
+
+class TestLimits(Base):
+    """memory_mb, processes and cpus on run (PROTOCOL.md, additions to version 1)."""
+
+    def daemon_limits(self):
+        lim = self.client().status().get("limits")
+        self.assertIsInstance(lim, dict, "status reports the daemon's limits")
+        return lim
+
+    def refused(self, key, value, *needles):
+        msg = self.request({"id": 7, "method": "run", "params": {"code": "1", key: value}},
+                           code=INVALID_PARAMS, id=7, key=key)
+        for n in needles:
+            self.assertIn(n, msg["error"]["message"])
+        return msg["error"]["message"]
+
+    def test_status_reports_the_daemons_limits(self):
+        lim = self.daemon_limits()
+        self.assertEqual(lim.get("memory_mb"), 512)
+        self.assertEqual(lim.get("processes"), 64)
+        self.assertTrue(is_number(lim.get("cpus")) and lim["cpus"] >= 0)
+        self.assertIsInstance(lim.get("cpu_quota_usable"), bool)
+        self.assertEqual(lim.get("timeout_ms"), 30000)
+        self.assertEqual(lim.get("max_timeout_ms"), 600000)
+
+    def test_result_reports_the_limits_it_had(self):
+        r = self.run_code("1")
+        self.assertResult(r)
+        self.assertEqual(r.get("limits"), {"memory_mb": 512, "processes": 64, "cpus": 0.0})
+        r = self.run_code("1", memory_mb=100, processes=10)
+        self.assertEqual(r["limits"]["memory_mb"], 100)
+        self.assertEqual(r["limits"]["processes"], 10)
+
+    def test_memory_lowered(self):
+        r = self.run_code(ALLOC_200)
+        self.assertEqual((r["status"], r["value"]), ("ok", "200"), "200 MiB fits the daemon's 512")
+        r = self.run_code(ALLOC_200, memory_mb=64)
+        self.assertResult(r)
+        self.assertEqual(r["status"], "memory", f"64 MiB must not hold 200: {r!r:.400}")
+        self.assertIn("64 MiB", r["detail"], "the detail names the limit that applied")
+        r = self.run_code(ALLOC_200, memory_mb=512)
+        self.assertEqual(r["status"], "ok", "the daemon's own limit may be asked for")
+
+    def test_memory_above_the_daemons_limit(self):
+        self.refused("memory_mb", 513, "the daemon's limit is 512 MiB")
+        self.refused("memory_mb", 65536, "the daemon's limit is 512 MiB")
+
+    def test_memory_range_and_type(self):
+        for v in (0, 15, -1, 65537, 1 << 63):
+            self.refused("memory_mb", v, "from 16 to 65536")
+        for v in ("64", 64.0, True, [64], {"mb": 64}, b"64"):
+            self.refused("memory_mb", v, "must be an integer")
+
+    def test_nil_is_the_daemons_limit(self):
+        r = self.run_code("1", memory_mb=None, processes=None, cpus=None)
+        self.assertEqual(r["status"], "ok")
+        self.assertEqual(r["limits"]["memory_mb"], 512)
+
+    def test_processes_lowered_stop_a_fork_loop_earlier(self):
+        r = self.run_code(FORKS, timeout_ms=20000)
+        self.assertEqual((r["status"], r["value"]), ("ok", "63"), "the daemon's 64, the code itself included")
+        r = self.run_code(FORKS, processes=8, timeout_ms=20000)
+        self.assertEqual((r["status"], r["value"]), ("ok", "7"), f"processes 8: {r!r:.300}")
+
+    def test_processes_refused(self):
+        self.refused("processes", 65, "the daemon's limit is 64 processes")
+        for v in (0, 3, -4, 4097):
+            self.refused("processes", v, "from 4 to 4096")
+        for v in ("8", 8.5, False):
+            self.refused("processes", v, "must be an integer")
+
+    def test_cpus_lowered_is_applied(self):
+        if not self.daemon_limits()["cpu_quota_usable"]:
+            self.refused("cpus", 0.5, "cannot be applied")
+            self.skipTest("no CPU quota can be had here; the refusal was checked")
+        r = self.run_code(SPIN_1S)
+        self.assertEqual(r["status"], "ok")
+        free = float(r["value"])
+        r = self.run_code(SPIN_1S, cpus=0.25)
+        self.assertEqual(r["status"], "ok", f"{r!r:.300}")
+        self.assertEqual(r["limits"]["cpus"], 0.25)
+        share = float(r["value"])
+        # The quota holds the loop to about a quarter of a CPU; without it the
+        # loop has a whole one, as much as the machine's load allows.
+        self.assertLess(share, 0.4, f"cpus 0.25 gave a CPU share of {share:.2f}")
+        self.assertLess(share, free, f"no less than without a quota ({free:.2f})")
+
+    def test_cpus_refused(self):
+        lim = self.daemon_limits()
+        if lim["cpus"] == 0:
+            ncpu = os.cpu_count()
+            self.refused("cpus", ncpu + 1, "the daemon has no CPU quota", f"the {ncpu} CPUs")
+        for v in (0, 0.004, -1, 1025, float("nan"), float("inf")):
+            self.refused("cpus", v, "from 0.01 to 1024")
+        for v in ("0.5", True, [1]):
+            self.refused("cpus", v, "must be a number")
+
+    def test_a_bad_limit_runs_nothing(self):
+        c = self.client()
+        before = c.status()["requests"]["served"]
+        self.refused("memory_mb", 4096)
+        self.assertEqual(self.client().status()["requests"]["served"], before,
+                         "a refused request is not served")
+
+
 # ====================================================================== status, disconnects
 
 class TestStatus(Base):
