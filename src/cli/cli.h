@@ -57,6 +57,10 @@ struct serve_args {
         const char *config;
         char **preload;
         int64_t workers; /* -1: from the configuration */
+        /* `mcp` only: limits for every call, sent with each request (a daemon's
+         * may only be lowered); 0: not given. */
+        uint64_t memory_mib, processes;
+        uint32_t cpu_milli;
         bool help;
 };
 

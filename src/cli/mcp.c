@@ -50,6 +50,10 @@ static const char mcp_help[] =
         "      --config FILE    read vivarium.conf(5) from FILE\n"
         "      --preload MODS   modules the default environment imports (e.g. numpy,json)\n"
         "      --workers N      warm idle workers to keep (0 to 64)\n"
+        "      --memory MIB     memory limit of each call (16 to 65536; with a daemon,\n"
+        "                       at most its limit)\n"
+        "      --processes N    processes and threads of each call (4 to 4096)\n"
+        "      --cpus N         CPU quota of each call, fractions allowed (0.5)\n"
         "  -h, --help           show this help\n";
 
 struct mcp_run {
@@ -135,6 +139,9 @@ serve_mcp(const struct serve_args *a, const struct vivarium_config *c)
                 .image_budget_bytes = MCP_IMAGE_BUDGET,
                 .max_line = (size_t) c->max_frame * 2,
                 .max_request = c->max_frame,
+                .run_memory_mb = a->memory_mib,
+                .run_processes = a->processes,
+                .run_cpu_milli = a->cpu_milli,
         };
         struct mcp_run run = {.socket_path = cli_socket_from_env(a->socket)};
         int in_fd = -EBADF, out_fd = -EBADF, r;

@@ -52,10 +52,17 @@ int
 cli_service_parse(int argc, char **argv, const char *command, struct serve_args *a, char **ret_error)
 {
         static const struct option opts[] = {
-                {"socket", required_argument, NULL, 's'},  {"config", required_argument, NULL, 'c'},
-                {"preload", required_argument, NULL, 'p'}, {"workers", required_argument, NULL, 'w'},
-                {"help", no_argument, NULL, 'h'},          {},
+                {"socket", required_argument, NULL, 's'},
+                {"config", required_argument, NULL, 'c'},
+                {"preload", required_argument, NULL, 'p'},
+                {"workers", required_argument, NULL, 'w'},
+                {"help", no_argument, NULL, 'h'},
+                {"memory", required_argument, NULL, 'm'},
+                {"processes", required_argument, NULL, 'P'},
+                {"cpus", required_argument, NULL, 'C'},
+                {},
         };
+        bool mcp = strcmp(command, "mcp") == 0;
         uint64_t v;
         int c;
 
@@ -88,6 +95,37 @@ cli_service_parse(int argc, char **argv, const char *command, struct serve_args 
                 case 'h':
                         a->help = true;
                         break;
+                case 'm':
+                        if (!mcp || parse_u64(optarg, &v) < 0 || v < 16 || v > CLI_MEMORY_MAX_MIB)
+                                goto bad_limit;
+                        a->memory_mib = v;
+                        break;
+                case 'P':
+                        if (!mcp || parse_u64(optarg, &v) < 0 || v < CLI_PROCESSES_MIN ||
+                            v > CLI_PROCESSES_MAX)
+                                goto bad_limit;
+                        a->processes = v;
+                        break;
+                case 'C':
+                        if (!mcp || parse_seconds_ms(optarg, CLI_CPU_MAX_MILLI, &v) < 0 ||
+                            v < CLI_CPU_MIN_MILLI)
+                                goto bad_limit;
+                        a->cpu_milli = (uint32_t) v;
+                        break;
+                bad_limit:
+                        if (!mcp)
+                                return fail(ret_error,
+                                            "unknown option '%s'; the daemon's limits are [limits] in "
+                                            "vivarium.conf(5)",
+                                            argv[optind - 1]);
+                        return fail(ret_error,
+                                    "invalid %s '%s': give --memory MiB 16 to 65536, --processes 4 to 4096, "
+                                    "--cpus "
+                                    "0.01 to 1024",
+                                    c == 'm'   ? "--memory"
+                                    : c == 'P' ? "--processes"
+                                               : "--cpus",
+                                    optarg);
                 default:
                         return fail(ret_error,
                                     "unknown option or missing argument; see 'vivarium %s --help'", command);
@@ -126,6 +164,12 @@ cli_service_configure(const struct serve_args *a, struct vivarium_config *c)
                 c->preload = strv_free(c->preload);
                 c->preload = a->preload;
         }
+        /* The embedded pool's own limits; a CPU quota only in the requests, so
+         * that one that cannot be applied is refused, not ignored. */
+        if (a->memory_mib > 0)
+                c->memory_bytes = a->memory_mib << 20;
+        if (a->processes > 0)
+                c->processes = a->processes;
         if (a->workers >= 0) {
                 c->idle_workers = (uint32_t) a->workers;
                 if (c->max_workers < c->idle_workers)

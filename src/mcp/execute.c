@@ -60,8 +60,15 @@ static void
 pack_run(msgpack_packer *pk, const void *arg)
 {
         const struct execution *x = arg;
+        const struct mcp_limits *l = mcp_server_limits(x->req->server);
 
-        msgpack_pack_map(pk, 4);
+        msgpack_pack_map(pk, 4 + (l->run_memory_mb > 0) + (l->run_processes > 0) + (l->run_cpu_milli > 0));
+        if (l->run_memory_mb > 0)
+                proto_pack_key_uint(pk, "memory_mb", l->run_memory_mb);
+        if (l->run_processes > 0)
+                proto_pack_key_uint(pk, "processes", l->run_processes);
+        if (l->run_cpu_milli > 0)
+                proto_pack_key_double(pk, "cpus", l->run_cpu_milli / 1000.0);
         proto_pack_str(pk, "code");
         proto_pack_strn(pk, x->code, x->code_len);
         proto_pack_key_bin(pk, "stdin", x->input ?: "", x->input_len);

@@ -20,6 +20,10 @@ struct mcp_limits {
         uint64_t image_budget_bytes; /* all image blocks of one result, counted as base64 */
         size_t max_line;             /* longest message accepted from the client */
         size_t max_request;          /* largest RPC request the service accepts (max_frame) */
+        /* Limits for every run (memory_mb, processes, cpus of the request),
+         * from the command line; 0: the service's. */
+        uint64_t run_memory_mb, run_processes;
+        uint32_t run_cpu_milli;
 };
 
 struct mcp_server;

@@ -29,7 +29,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from mcp_wire import (  # noqa: E402
-    INTERNAL_ERROR, INVALID_PARAMS, LATEST_HANDSHAKE, LOG_LEVELS, META, PARSE_ERROR, SOCKET,
+    INTERNAL_ERROR, INVALID_PARAMS, LATEST_HANDSHAKE, LOG_LEVELS, MCP_ARGS, META, PARSE_ERROR, SOCKET,
     STARTED_SLEEP, STATELESS, Base, descendants, dumps, is_int, is_log, is_number, is_response,
     survivors, tap_main,
 )
@@ -381,6 +381,28 @@ class Config(Base):
                 sc = r["result"]["structuredContent"]
                 self.assertEqual(sc["status"], "timeout")
                 self.assertTrue(want - 0.2 < took < want + 2, f"took {took:.2f} s, want about {want} s")
+
+    def test_limits_from_the_command_line(self):
+        # --memory and --processes reach every call's request (not tool
+        # arguments: execute_python keeps its predecessors' arguments).
+        s = self.server([*MCP_ARGS, "--memory", "64", "--processes", "8"])
+        self.assertIn("result", s.initialize())
+        alloc = "x = bytearray(200 << 20)\nfor i in range(0, len(x), 4096):\n    x[i] = 1"
+        r = s.call("execute_python", {"code": alloc})
+        sc = r["result"]["structuredContent"]
+        self.assertEqual(sc["status"], "memory", f"64 MiB must not hold 200: {sc!r:.300}")
+        self.assertIn("64 MiB", sc["detail"] or "")
+        forks = ("import os, time\nn = 0\ntry:\n    for _ in range(100):\n        if os.fork() == 0:\n"
+                 "            time.sleep(30)\n            os._exit(0)\n        n += 1\nexcept OSError:\n"
+                 "    pass\nn")
+        r = s.call("execute_python", {"code": forks, "timeout_s": 20})
+        sc = r["result"]["structuredContent"]
+        self.assertEqual(sc["status"], "ok")
+        self.assertTrue(1 <= int(sc["value"]) <= 7, f"processes 8 allowed {sc['value']} children")
+        tools = s.request("tools/list")["result"]["tools"]
+        props = tools[0]["inputSchema"]["properties"]
+        for k in ("memory_mb", "processes", "cpus"):
+            self.assertNotIn(k, props, "no tool argument is invented for the limits")
 
     def test_line_limit(self):
         s = self.small()
