@@ -57,8 +57,7 @@ pool_config_init(struct pool_config *c)
         }
         (void) snprintf(zygote, sizeof zygote, "%s/vivarium-zygote", libexec ? libexec : VIV_PKGLIBEXECDIR);
         *c = (struct pool_config){
-                .memory_bytes = 512u << 20,
-                .nproc = 64,
+                .limits = POOL_LIMITS_DEFAULT,
                 .nofile = 1024,
                 .fsize_bytes = 256u << 20,
                 .tmp_bytes = 64u << 20,

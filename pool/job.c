@@ -210,8 +210,8 @@ job_needs_limits(const struct pool_job *j, const struct worker *w)
         const struct pool *p = j->pool;
 
         return w->oom_fd >= 0 && w->cgroup_ref != 0 &&
-               (j->limits.memory_bytes != p->config.memory_bytes || j->limits.nproc != p->config.nproc ||
-                j->limits.cpu_milli != p->cpu_milli);
+               (j->limits.memory_bytes != p->config.limits.memory_bytes ||
+                j->limits.nproc != p->config.limits.nproc || j->limits.cpu_milli != p->cpu_milli);
 }
 
 static int

@@ -4,7 +4,8 @@
 # jail/, src/proto and src/basic.
 noinst_LIBRARIES += libpool.a
 libpool_a_SOURCES = \
-	pool/pool.h pool/pool-internal.h pool/wire.h \
+	pool/pool.h \
+	pool/pool-limits.h pool/pool-internal.h pool/wire.h \
 	pool/config.c \
 	pool/pool.c \
 	pool/env.c \

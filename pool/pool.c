@@ -82,8 +82,8 @@ pool_new(sd_event *event, const struct pool_config *c, struct pool **ret)
         /* Without a hierarchy that takes a quota there is no CPU share limit
          * (RLIMIT_CPU bounds CPU seconds only); pool_get_stats() says so. */
         p->cpu_usable = jail_cgroup_cpu_usable(p->cgroup_mode) >= 0;
-        if (c->cpu_milli > 0 && p->cpu_usable)
-                p->cpu_milli = c->cpu_milli;
+        if (c->limits.cpu_milli > 0 && p->cpu_usable)
+                p->cpu_milli = c->limits.cpu_milli;
         r = keeper_start(&p->config, &p->keeper);
         if (r >= 0)
                 r = keeper_spawn(&p->keeper, &p->spawner);
@@ -117,8 +117,9 @@ pool_free(struct pool *p)
 static struct pool_limits
 pool_limits_in_force(const struct pool *p)
 {
-        return (struct pool_limits){
-                .memory_bytes = p->config.memory_bytes, .nproc = p->config.nproc, .cpu_milli = p->cpu_milli};
+        return (struct pool_limits){.memory_bytes = p->config.limits.memory_bytes,
+                                    .nproc = p->config.limits.nproc,
+                                    .cpu_milli = p->cpu_milli};
 }
 
 /* The service's limits, lowered where the request asks for less. */

@@ -12,23 +12,14 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "pool-limits.h"
 #include "run.h"
 
 #define POOL_DEFAULT_ENV "default"
 
-/* The limits of one run: the service's (pool_config), and those a request
- * asks for, which may only be lower (0 in a request: the service's). */
-struct pool_limits {
-        uint64_t memory_bytes; /* the run's processes together: cgroup memory.max, or RLIMIT_AS */
-        uint64_t nproc;        /* processes and threads: pids.max, and RLIMIT_NPROC */
-        uint32_t cpu_milli;    /* CPU quota in thousandths of a CPU; 0: none */
-};
-
 struct pool_config {
-        char **preload;        /* modules the default environment's zygote imports */
-        uint64_t memory_bytes; /* per worker */
-        uint64_t nproc;        /* processes and threads per worker */
-        uint32_t cpu_milli;    /* CPU quota per worker in thousandths of a CPU; 0: none */
+        char **preload;            /* modules the default environment's zygote imports */
+        struct pool_limits limits; /* per worker; cpu_milli as configured (pool_stats: in force) */
         uint64_t nofile;
         uint64_t fsize_bytes;
         uint64_t tmp_bytes, workspace_bytes; /* each worker's private /tmp and /workspace */

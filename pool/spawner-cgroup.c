@@ -232,8 +232,9 @@ spawner_cgroup_add(struct spawner_cgroup *table, const struct pool_config *c, in
                    const struct spawner_request *rq, int *ret_fd)
 {
         struct spawner_cgroup *e = find(table, 0);
-        struct jail_cgroup_limits limits = {
-                .memory_bytes = c->memory_bytes, .pids_max = c->nproc, .cpu_milli = rq->cpu_milli};
+        struct jail_cgroup_limits limits = {.memory_bytes = c->limits.memory_bytes,
+                                            .pids_max = c->limits.nproc,
+                                            .cpu_milli = rq->cpu_milli};
         uint64_t ref = rq->ref, self_start;
         char name[64];
         pid_t pid;
@@ -293,9 +294,9 @@ spawner_cgroup_limit(struct spawner_cgroup *table, const struct pool_config *c,
         if (!e)
                 return -ENOENT;
         /* Tighter only: a configured quota may be lowered, never lifted. */
-        if (rq->memory_bytes == 0 || rq->memory_bytes > c->memory_bytes || rq->nproc == 0 ||
-            rq->nproc > c->nproc ||
-            (c->cpu_milli > 0 && (rq->cpu_milli == 0 || rq->cpu_milli > c->cpu_milli)))
+        if (rq->memory_bytes == 0 || rq->memory_bytes > c->limits.memory_bytes || rq->nproc == 0 ||
+            rq->nproc > c->limits.nproc ||
+            (c->limits.cpu_milli > 0 && (rq->cpu_milli == 0 || rq->cpu_milli > c->limits.cpu_milli)))
                 return -ERANGE;
         return jail_cgroup_set_limits(e->cg, &limits);
 }

@@ -200,8 +200,10 @@ start_embedded(sd_event *event, const struct run_args *a, struct server **ret_se
         own_preload = config.preload;
         /* The run's own limits, which the request carries too; a CPU quota only
          * there, so that one that cannot be applied is refused, not ignored. */
-        config.memory_bytes = (a->memory_mib ?: CLI_MEMORY_DEFAULT_MIB) << 20;
-        config.processes = a->processes ?: CLI_PROCESSES_DEFAULT;
+        if (a->memory_mib > 0)
+                config.limits.memory_bytes = a->memory_mib << 20;
+        if (a->processes > 0)
+                config.limits.nproc = a->processes;
         config.preload = a->preload;
         config.idle_workers = 1;
         config.max_workers = 1;

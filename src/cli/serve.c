@@ -167,9 +167,9 @@ cli_service_configure(const struct serve_args *a, struct vivarium_config *c)
         /* The embedded pool's own limits; a CPU quota only in the requests, so
          * that one that cannot be applied is refused, not ignored. */
         if (a->memory_mib > 0)
-                c->memory_bytes = a->memory_mib << 20;
+                c->limits.memory_bytes = a->memory_mib << 20;
         if (a->processes > 0)
-                c->processes = a->processes;
+                c->limits.nproc = a->processes;
         if (a->workers >= 0) {
                 c->idle_workers = (uint32_t) a->workers;
                 if (c->max_workers < c->idle_workers)

@@ -79,11 +79,11 @@ static const struct config_key config_keys[] = {
 
         KEY("limits", "timeout", CONFIG_SECONDS, default_timeout_ms, 1, 3600 * 1000),
         KEY("limits", "max_timeout", CONFIG_SECONDS, max_timeout_ms, 1, 86400 * 1000),
-        KEY("limits", "memory", CONFIG_SIZE, memory_bytes, 16 * MiB, 64 * GiB),
-        KEY("limits", "processes", CONFIG_UINT, processes, 4, 4096),
+        KEY("limits", "memory", CONFIG_SIZE, limits.memory_bytes, 16 * MiB, 64 * GiB),
+        KEY("limits", "processes", CONFIG_UINT, limits.nproc, 4, 4096),
         /* 0 (the default) is no quota and cannot be written; the machine's CPU
          * count bounds it further (config_validate()). */
-        KEY("limits", "cpus", CONFIG_CPUS, cpu_milli, 10, 1024 * 1000),
+        KEY("limits", "cpus", CONFIG_CPUS, limits.cpu_milli, 10, 1024 * 1000),
         KEY("limits", "open_files", CONFIG_UINT, open_files, 16, 65536),
         KEY("limits", "file_size", CONFIG_SIZE, file_size_bytes, 1 * MiB, 1 * TiB),
         KEY("limits", "tmp", CONFIG_SIZE, tmp_bytes, 1 * MiB, 64 * GiB),
@@ -119,8 +119,7 @@ config_init(struct vivarium_config *c)
                 .shutdown_grace_ms = 5 * 1000,
                 .default_timeout_ms = 30 * 1000,
                 .max_timeout_ms = 600 * 1000,
-                .memory_bytes = 512 * MiB,
-                .processes = 64,
+                .limits = POOL_LIMITS_DEFAULT,
                 .open_files = 1024,
                 .file_size_bytes = 256 * MiB,
                 .tmp_bytes = 64 * MiB,
@@ -650,8 +649,8 @@ config_validate(const struct vivarium_config *c, char **ret_error)
                                     a, b);
         }
         long online = sysconf(_SC_NPROCESSORS_ONLN);
-        if (online > 0 && c->cpu_milli > (uint64_t) online * 1000) {
-                config_format(CONFIG_CPUS, c->cpu_milli, a, sizeof a);
+        if (online > 0 && c->limits.cpu_milli > (uint64_t) online * 1000) {
+                config_format(CONFIG_CPUS, c->limits.cpu_milli, a, sizeof a);
                 return config_error(ret_error, -EINVAL,
                                     "cpus = %s is above the %ld CPU(s) online: a run could never use that "
                                     "much, so it would limit nothing",

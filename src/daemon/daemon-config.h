@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "pool-limits.h"
+
 #define CONFIG_ENV_NAME_MAX 64
 
 struct vivarium_config {
@@ -28,16 +30,16 @@ struct vivarium_config {
         /* [limits] (per request) */
         uint64_t default_timeout_ms; /* 30000 */
         uint64_t max_timeout_ms;     /* 600000; >= default */
-        uint64_t memory_bytes;       /* 512 MiB; 16 MiB .. 64 GiB */
-        uint64_t processes;          /* 64; 4 .. 4096 */
-        uint32_t cpu_milli;          /* CPUs per run in thousandths; 0 (no quota); 0.01 .. CPUs online */
-        uint64_t open_files;         /* 1024; 16 .. 65536 */
-        uint64_t file_size_bytes;    /* 256 MiB */
-        uint64_t tmp_bytes;          /* 64 MiB */
-        uint64_t workspace_bytes;    /* 256 MiB */
-        uint64_t output_bytes;       /* 1 MiB per stream (head and tail halves); 4 KiB .. 256 MiB */
-        uint32_t max_images;         /* 8 */
-        uint64_t max_image_bytes;    /* 4 MiB */
+        /* memory 512 MiB, 16 MiB .. 64 GiB; processes (nproc) 64, 4 .. 4096;
+         * cpus in thousandths, 0 (no quota), 0.01 .. CPUs online */
+        struct pool_limits limits;
+        uint64_t open_files;      /* 1024; 16 .. 65536 */
+        uint64_t file_size_bytes; /* 256 MiB */
+        uint64_t tmp_bytes;       /* 64 MiB */
+        uint64_t workspace_bytes; /* 256 MiB */
+        uint64_t output_bytes;    /* 1 MiB per stream (head and tail halves); 4 KiB .. 256 MiB */
+        uint32_t max_images;      /* 8 */
+        uint64_t max_image_bytes; /* 4 MiB */
 
         /* [pool] */
         uint32_t idle_workers;       /* warm idle workers kept per environment, 2; 0 .. 64 */

@@ -34,9 +34,7 @@ pool_config_from(const struct vivarium_config *c)
 
         pool_config_init(&p);
         p.preload = c->preload;
-        p.memory_bytes = c->memory_bytes;
-        p.nproc = c->processes;
-        p.cpu_milli = c->cpu_milli;
+        p.limits = c->limits;
         p.nofile = c->open_files;
         p.fsize_bytes = c->file_size_bytes;
         p.tmp_bytes = c->tmp_bytes;
@@ -59,13 +57,13 @@ warn_without_cpu_quota(struct server *s)
 {
         struct pool_stats st;
 
-        if (s->config.cpu_milli == 0)
+        if (s->config.limits.cpu_milli == 0)
                 return;
         pool_get_stats(s->pool, &st);
         if (st.cpus == 0)
                 log_warning("cpus = %u.%03u: no cgroup hierarchy here takes a CPU quota (cgroup %s): runs "
                             "have no CPU share limit",
-                            s->config.cpu_milli / 1000, s->config.cpu_milli % 1000, st.cgroup);
+                            s->config.limits.cpu_milli / 1000, s->config.limits.cpu_milli % 1000, st.cgroup);
 }
 
 int

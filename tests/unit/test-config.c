@@ -83,9 +83,9 @@ expect_same(const struct vivarium_config *a, const struct vivarium_config *b)
         cr_expect_eq(a->shutdown_grace_ms, b->shutdown_grace_ms);
         cr_expect_eq(a->default_timeout_ms, b->default_timeout_ms);
         cr_expect_eq(a->max_timeout_ms, b->max_timeout_ms);
-        cr_expect_eq(a->memory_bytes, b->memory_bytes);
-        cr_expect_eq(a->processes, b->processes);
-        cr_expect_eq(a->cpu_milli, b->cpu_milli);
+        cr_expect_eq(a->limits.memory_bytes, b->limits.memory_bytes);
+        cr_expect_eq(a->limits.nproc, b->limits.nproc);
+        cr_expect_eq(a->limits.cpu_milli, b->limits.cpu_milli);
         cr_expect_eq(a->open_files, b->open_files);
         cr_expect_eq(a->file_size_bytes, b->file_size_bytes);
         cr_expect_eq(a->tmp_bytes, b->tmp_bytes);
@@ -156,9 +156,9 @@ Test(config, defaults)
         cr_expect_eq(c.shutdown_grace_ms, 5000);
         cr_expect_eq(c.default_timeout_ms, 30000);
         cr_expect_eq(c.max_timeout_ms, 600000);
-        cr_expect_eq(c.memory_bytes, 512 * MiB);
-        cr_expect_eq(c.processes, 64);
-        cr_expect_eq(c.cpu_milli, 0, "no CPU quota");
+        cr_expect_eq(c.limits.memory_bytes, 512 * MiB);
+        cr_expect_eq(c.limits.nproc, 64);
+        cr_expect_eq(c.limits.cpu_milli, 0, "no CPU quota");
         cr_expect_eq(c.open_files, 1024);
         cr_expect_eq(c.file_size_bytes, 256 * MiB);
         cr_expect_eq(c.tmp_bytes, 64 * MiB);
@@ -219,9 +219,9 @@ Test(config, every_key_parsed)
         cr_expect_eq(c.shutdown_grace_ms, 1250);
         cr_expect_eq(c.default_timeout_ms, 2500);
         cr_expect_eq(c.max_timeout_ms, 7200000);
-        cr_expect_eq(c.memory_bytes, GiB);
-        cr_expect_eq(c.processes, 100);
-        cr_expect_eq(c.cpu_milli, 500);
+        cr_expect_eq(c.limits.memory_bytes, GiB);
+        cr_expect_eq(c.limits.nproc, 100);
+        cr_expect_eq(c.limits.cpu_milli, 500);
         cr_expect_eq(c.open_files, 4096);
         cr_expect_eq(c.file_size_bytes, UINT64_C(1) << 40);
         cr_expect_eq(c.tmp_bytes, 128 * MiB);
@@ -245,7 +245,7 @@ Test(config, sizes_take_suffixes_and_plain_bytes)
 
         load_ok(&c, "[limits]\nmemory = 16777216\ntmp = 1048576K\nworkspace = 3G\noutput = 4096\n"
                     "[service]\nmax_frame = 1K\n");
-        cr_expect_eq(c.memory_bytes, 16 * MiB);
+        cr_expect_eq(c.limits.memory_bytes, 16 * MiB);
         cr_expect_eq(c.tmp_bytes, GiB);
         cr_expect_eq(c.workspace_bytes, 3 * GiB);
         cr_expect_eq(c.output_bytes, 4096);
@@ -396,8 +396,8 @@ Test(config, indented_lines_are_not_continuations)
         load_fails("[environment.default]\npreload = numpy,\n    json\n", 3,
                    "expected '[section]', 'key = value' or a comment");
         load_ok(&c, "[limits]\n  memory = 1G\n\tprocesses = 8\n");
-        cr_expect_eq(c.memory_bytes, GiB);
-        cr_expect_eq(c.processes, 8);
+        cr_expect_eq(c.limits.memory_bytes, GiB);
+        cr_expect_eq(c.limits.nproc, 8);
         config_done(&c);
 }
 
@@ -434,8 +434,8 @@ Test(config, comments_duplicates_and_empty_files)
 
         load_ok(&c, "# comment\n; comment\n\n[limits]\nmemory = 1G ; inline\nmemory = 2G\n[pool]\n[limits]\n"
                     "processes = 5\n[environment.default]\npreload = a\npreload = b\n");
-        cr_expect_eq(c.memory_bytes, 2 * GiB, "last one wins");
-        cr_expect_eq(c.processes, 5);
+        cr_expect_eq(c.limits.memory_bytes, 2 * GiB, "last one wins");
+        cr_expect_eq(c.limits.nproc, 5);
         cr_assert_eq(strv_length(c.preload), 1);
         cr_expect_str_eq(c.preload[0], "b");
         config_done(&c);
@@ -481,7 +481,7 @@ Test(config, failed_load_changes_nothing)
                                &error),
                      -EINVAL);
         cr_expect_str_eq(c.socket_path, "/a.sock");
-        cr_expect_eq(c.memory_bytes, 512 * MiB);
+        cr_expect_eq(c.limits.memory_bytes, 512 * MiB);
         cr_assert_eq(strv_length(c.preload), 1);
         cr_expect_str_eq(c.preload[0], "json");
         config_done(&c);
@@ -494,8 +494,8 @@ Test(config, loads_stack_over_each_other)
 
         load_ok(&c, "[service]\nsocket = /a.sock\n[limits]\nmemory = 1G\n");
         cr_assert_eq(load_text(&c, "[limits]\nprocesses = 9\n[service]\nsocket = /b.sock\n", NULL), 0);
-        cr_expect_eq(c.memory_bytes, GiB);
-        cr_expect_eq(c.processes, 9);
+        cr_expect_eq(c.limits.memory_bytes, GiB);
+        cr_expect_eq(c.limits.nproc, 9);
         cr_expect_str_eq(c.socket_path, "/b.sock");
         config_done(&c);
 }
@@ -534,7 +534,7 @@ Test(config, validate_cross_field_rules)
 
         /* Command-line overrides reach validate without the loader's checks. */
         cr_assert_eq(config_init(&c), 0);
-        c.memory_bytes = 1024;
+        c.limits.memory_bytes = 1024;
         cr_expect_eq(config_validate(&c, &e3), -EINVAL);
         cr_expect_str_eq(e3, "memory = 1K: must be between 16M and 64G");
         config_done(&c);
@@ -549,10 +549,10 @@ Test(config, cpus)
         load_fails("[limits]\ncpus = 0\n", 2, "cpus = 0: must be between 0.01 and 1024");
         load_fails("[limits]\ncpus = 0.0001\n", 2, "cpus = 0.0001: must be between 0.01 and 1024");
         load_ok(&c, "[limits]\ncpus = 1.25\n");
-        cr_expect_eq(c.cpu_milli, 1250);
+        cr_expect_eq(c.limits.cpu_milli, 1250);
         config_done(&c);
         load_ok(&c, "[limits]\ncpus = .5\n");
-        cr_expect_eq(c.cpu_milli, 500);
+        cr_expect_eq(c.limits.cpu_milli, 500);
         config_done(&c);
 
         /* As many CPUs as are online is the most a run could use. */
@@ -560,7 +560,7 @@ Test(config, cpus)
         cr_assert_geq(asprintf(&text, "[limits]\ncpus = %ld\n", online), 0);
         load_ok(&c, text);
         cr_expect_eq(config_validate(&c, NULL), 0);
-        c.cpu_milli += 1;
+        c.limits.cpu_milli += 1;
         cr_expect_eq(config_validate(&c, &why), -EINVAL);
         cr_assert_geq(asprintf(&want,
                                "cpus = %ld.001 is above the %ld CPU(s) online: a run could never use that "

@@ -347,7 +347,7 @@ Test(request, limit_parse)
 Test(worker, limit_only_lowers)
 {
         static struct spawner_cgroup table[SPAWNER_MAX_CGROUPS];
-        struct pool_config c = {.memory_bytes = 64 << 20, .nproc = 16};
+        struct pool_config c = {.limits = {.memory_bytes = 64 << 20, .nproc = 16}};
         struct spawner_request rq = {
                 .type = SPAWNER_REQUEST_LIMIT, .ref = 5, .memory_bytes = 32 << 20, .nproc = 8};
 
@@ -359,7 +359,7 @@ Test(worker, limit_only_lowers)
         rq.nproc = 17;
         cr_expect_eq(spawner_cgroup_limit(table, &c, &rq), -ERANGE, "more processes than the spawner's");
         rq.nproc = 8;
-        c.cpu_milli = 500;
+        c.limits.cpu_milli = 500;
         rq.cpu_milli = 0;
         cr_expect_eq(spawner_cgroup_limit(table, &c, &rq), -ERANGE, "lifting a configured quota");
         rq.cpu_milli = 501;
@@ -370,7 +370,7 @@ Test(worker, limit_only_lowers)
 Test(worker, cgroup_add_refuses_before_creating)
 {
         static struct spawner_cgroup table[SPAWNER_MAX_CGROUPS];
-        struct pool_config c = {.memory_bytes = 64 << 20, .nproc = 16};
+        struct pool_config c = {.limits = {.memory_bytes = 64 << 20, .nproc = 16}};
         pid_t worker, zygote = fork_tree(&worker);
         int self = pidfd_of(getpid()), fd = -EBADF;
         struct spawner_request rq = {.type = SPAWNER_REQUEST_CGROUP, .id = 1, .ref = 5, .fd = self};
