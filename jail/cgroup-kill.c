@@ -108,6 +108,17 @@ jail_cgroup_remove(struct jail_cgroup *cg)
         return NULL;
 }
 
+struct jail_cgroup *
+jail_cgroup_forget(struct jail_cgroup *cg)
+{
+        if (!cg)
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(cg->dirs); i++)
+                free(cg->dirs[i]);
+        free(cg);
+        return NULL;
+}
+
 /* The v1 controller of each slot of jail_cgroup.dirs. */
 static const char *const v1_controllers[_CG_MAX] = {
         [CG_MEMORY] = "memory",

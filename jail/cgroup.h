@@ -90,6 +90,10 @@ struct jail_cgroup *jail_cgroup_free(struct jail_cgroup *cg);
  * no frozen, unkillable process behind. */
 struct jail_cgroup *jail_cgroup_remove(struct jail_cgroup *cg);
 
+/* Free the handle only, leaving the group as it is: for a process that has
+ * handed the group to another (which removes it). */
+struct jail_cgroup *jail_cgroup_forget(struct jail_cgroup *cg);
+
 /* Find the groups under vivarium's parent groups (every hierarchy of
  * `mode`, the cpu one included) for which stale(name, userdata) says true,
  * and reclaim each: thaw it if frozen, kill its members, remove it. For the

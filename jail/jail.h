@@ -57,7 +57,11 @@ struct jail_spec {
         char **envp;                     /* the complete environment; nothing is inherited */
         int pass_fds[JAIL_MAX_PASS_FDS]; /* become fds 3, 4, ... inside */
         size_t n_pass_fds;
+        /* A group the program is put in before it starts (not owned); NULL: none. */
+        struct jail_cgroup *cgroup;
 };
+
+struct jail_cgroup;
 
 struct jail_process {
         pid_t pid;

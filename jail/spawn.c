@@ -14,7 +14,9 @@
  *    change of ids clears it) and the parent's liveness is checked after
  *    arming it, which closes the race with a parent that died in between;
  *  - failures travel back over a close-on-exec pipe: end of file without a
- *    message means the exec succeeded.
+ *    message means the exec succeeded;
+ *  - a spec's cgroup is joined while the child waits for the maps, before it
+ *    runs anything.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +36,7 @@
 #include <unistd.h>
 
 #include "caps.h"
+#include "cgroup.h"
 #include "fd-util.h"
 #include "idmap.h"
 #include "jail.h"
@@ -230,6 +233,15 @@ parent_finish(const struct jail_spec *s, pid_t pid, int pidfd, int sync_w, int r
                 kill_and_reap(pid, pidfd);
                 if (ret_error)
                         *ret_error = strdup("writing the jail's uid_map/gid_map");
+                return r;
+        }
+        /* While the child still waits for the sync byte: everything it will
+         * fork is born in the group, none of it can run outside. */
+        r = s->cgroup ? jail_cgroup_attach(s->cgroup, pid) : 0;
+        if (r < 0) {
+                kill_and_reap(pid, pidfd);
+                if (ret_error)
+                        *ret_error = strdup("putting the jail into its cgroup");
                 return r;
         }
         r = loop_write(sync_w, "x", 1);

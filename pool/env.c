@@ -27,6 +27,7 @@
 #define BACKOFF_MAX_USEC (30 * USEC_PER_SEC)
 
 static void env_start_zygote(struct pool_env *e);
+static void env_lose_zygote(struct pool_env *e, enum env_state next, int error, const char *why);
 
 static uint64_t
 backoff_usec(unsigned attempts)
@@ -61,6 +62,30 @@ arm_retry(struct pool_env *e, uint64_t usec)
                                           on_retry, e);
 }
 
+/* One-shot: we build the jail ourselves, and ask for the worker at once,
+ * before the zygote's "ready": the zygote reads the request after saying it,
+ * and the worker's start overlaps with what the dispatcher still does
+ * before its loop runs (dropping privileges, its own seccomp filter). */
+static void
+env_start_oneshot(struct pool_env *e)
+{
+        _cleanup_free_ char *error = NULL;
+        struct spawner_event ev = {.type = SPAWNER_STARTED, .id = e->zygote_id, .control_fd = -EBADF};
+        int r = oneshot_start_zygote(e, &ev.control_fd, &error);
+
+        if (r < 0) {
+                ev = (struct spawner_event){.type = SPAWNER_FAILED, .id = e->zygote_id, .error = r};
+                (void) snprintf(ev.message, sizeof ev.message, "%s", error ? error : "starting the jail");
+                env_on_spawner_event(e, &ev);
+                return;
+        }
+        env_on_spawner_event(e, &ev);
+        if (e->control >= 0 && worker_spawn(e, NULL) < 0)
+                env_lose_zygote(e, ENV_FAILED, -ENOEXEC, "could not ask the zygote for a worker");
+        if (e->state == ENV_STARTING)
+                arm_retry(e, e->pool->config.startup_timeout_ms * USEC_PER_MSEC);
+}
+
 static void
 env_start_zygote(struct pool_env *e)
 {
@@ -69,6 +94,8 @@ env_start_zygote(struct pool_env *e)
 
         e->state = ENV_STARTING;
         e->zygote_id = ++p->next_zygote_id;
+        if (p->config.oneshot)
+                return env_start_oneshot(e);
         r = spawner_request_zygote(&p->spawner, e->zygote_id, e->preload, p->config.tmp_bytes,
                                    p->config.workspace_bytes);
         if (r < 0) {
@@ -100,7 +127,7 @@ env_lose_zygote(struct pool_env *e, enum env_state next, int error, const char *
         char message[1152];
 
         if (e->zygote_id)
-                (void) spawner_request_kill(&e->pool->spawner, e->zygote_id);
+                pool_kill_zygote(e->pool, e->zygote_id);
         e->zygote_id = 0;
         e->control_src = sd_event_source_disable_unref(e->control_src);
         e->control = safe_close(e->control);
@@ -429,7 +456,7 @@ env_free(struct pool_env *e)
                 worker_free(w);
         }
         if (e->zygote_id)
-                (void) spawner_request_kill(&e->pool->spawner, e->zygote_id);
+                pool_kill_zygote(e->pool, e->zygote_id);
         e->control_src = sd_event_source_disable_unref(e->control_src);
         e->retry_timer = sd_event_source_disable_unref(e->retry_timer);
         e->dispatch_src = sd_event_source_disable_unref(e->dispatch_src);

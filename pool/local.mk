@@ -17,7 +17,8 @@ libpool_a_SOURCES = \
 	pool/spawner-msg.c \
 	pool/spawner-source.c \
 	pool/spawner-cgroup.c \
-	pool/keeper.c pool/keeper.h
+	pool/keeper.c pool/keeper.h \
+	pool/oneshot.c
 libpool_a_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS) $(SYSTEMD_CFLAGS)
 
 pkglibexec_PROGRAMS += vivarium-zygote

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "cgroup.h"
+#include "jail.h"
 #include "frame.h"
 #include "list.h"
 #include "pool.h"
@@ -109,7 +110,29 @@ struct pool {
         uint32_t cpu_milli;   /* the CPU quota in force: 0 if none is configured or possible */
         bool cpu_usable;      /* a worker's group can have a quota (a request may ask for one) */
         struct pool_env *env; /* the default environment */
+        /* One-shot (config.oneshot, oneshot.c): no keeper or spawner; the jail
+         * we built, its group (NULL once the helper owns it, or if there is
+         * none), the group's OOM counter, and the helper that removes the
+         * group as root. */
+        bool jail_started;
+        struct jail_process jail; /* pid 0: none */
+        struct jail_cgroup *cgroup;
+        int oom_fd, helper_pidfd, helper_sock;
 };
+
+/* oneshot.c */
+/* Build the jail and start its zygote (once); its control socket, or -errno
+ * and perhaps a malloc'd message. */
+int oneshot_start_zygote(struct pool_env *e, int *ret_control, char **ret_error);
+/* The worker's OOM counter is the jail's group's (-EBADF: no group). */
+int oneshot_worker_cgroup(struct worker *w);
+void oneshot_kill(struct pool *p);
+/* Kill the jail, reap it, remove its group (or let the helper do it). */
+void oneshot_stop(struct pool *p);
+
+/* pool.c */
+/* End the zygote `id` of the pool (the spawner's, or our one-shot jail). */
+void pool_kill_zygote(struct pool *p, uint64_t id);
 
 /* env.c */
 int env_new(struct pool *p, const char *name, char *const *preload, struct pool_env **ret);

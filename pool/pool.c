@@ -77,6 +77,8 @@ pool_new(sd_event *event, const struct pool_config *c, struct pool **ret)
         p->config = *c;
         p->keeper = (struct keeper){.pidfd = -EBADF, .sock = -EBADF};
         p->spawner = (struct spawner){.pidfd = -EBADF, .sock = -EBADF};
+        p->jail = (struct jail_process){.pidfd = -EBADF};
+        p->oom_fd = p->helper_pidfd = p->helper_sock = -EBADF;
         p->range_ids = geteuid() == 0;
         p->cgroup_mode = jail_cgroup_detect();
         /* Without a hierarchy that takes a quota there is no CPU share limit
@@ -84,10 +86,11 @@ pool_new(sd_event *event, const struct pool_config *c, struct pool **ret)
         p->cpu_usable = jail_cgroup_cpu_usable(p->cgroup_mode) >= 0;
         if (c->limits.cpu_milli > 0 && p->cpu_usable)
                 p->cpu_milli = c->limits.cpu_milli;
-        r = keeper_start(&p->config, &p->keeper);
-        if (r >= 0)
+        /* One-shot: the jail is built right here (env_new()), by us. */
+        r = c->oneshot ? 0 : keeper_start(&p->config, &p->keeper);
+        if (r >= 0 && !c->oneshot)
                 r = keeper_spawn(&p->keeper, &p->spawner);
-        if (r >= 0)
+        if (r >= 0 && !c->oneshot)
                 r = watch_spawner(p);
         if (r >= 0)
                 r = env_new(p, POOL_DEFAULT_ENV, c->preload, &p->env);
@@ -108,6 +111,7 @@ pool_free(struct pool *p)
         p->spawner_src = sd_event_source_disable_unref(p->spawner_src);
         spawner_stop(&p->spawner);
         keeper_stop(&p->keeper);
+        oneshot_stop(p);
         sd_event_unref(p->event);
         free(p);
         return NULL;
@@ -141,6 +145,15 @@ effective_limits(const struct pool *p, const struct pool_limits *want, struct po
                 l.cpu_milli = want->cpu_milli;
         *ret = l;
         return 0;
+}
+
+void
+pool_kill_zygote(struct pool *p, uint64_t id)
+{
+        if (p->config.oneshot)
+                oneshot_kill(p);
+        else
+                (void) spawner_request_kill(&p->spawner, id);
 }
 
 int

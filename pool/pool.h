@@ -32,6 +32,10 @@ struct pool_config {
         uint64_t startup_timeout_ms;
         const char *zygote_path; /* host path of vivarium-zygote */
         const char *runner_dir;  /* host directory holding vivarium_runner.py */
+        /* One run, then the end (vivarium run without a daemon): the caller
+         * starts one jail and its zygote itself, with no keeper or spawner,
+         * and the zygote forks one worker that starts its own interpreter. */
+        bool oneshot;
 };
 
 struct run_request {
@@ -78,7 +82,9 @@ struct pool_stats {
  * override them; an uninstalled ./vivarium finds the build tree's). */
 void pool_config_init(struct pool_config *c);
 
-/* Fork the spawner and start the default environment's zygote. */
+/* Fork the spawner and start the default environment's zygote; one-shot
+ * (c->oneshot): build the jail and start its zygote here, and as root fork
+ * the helper that keeps root to remove the jail's cgroup at the end. */
 int pool_new(sd_event *event, const struct pool_config *c, struct pool **ret);
 /* Kill every job (their done() is not called), every worker and zygote, and the spawner. */
 struct pool *pool_free(struct pool *p);

@@ -68,13 +68,9 @@ static const char *const zygote_env[] = {
 #endif
 };
 
-/* Build the spec of a zygote's jail: the zygote binary and the runner
- * directory bound read-only (spawner-source.c), a synthesized environment, the
- * control socket as fd 3, and the capabilities a worker needs until its
- * lockdown. */
-static int
-zygote_spec(const struct pool_config *c, char *const *preload, uint64_t tmp, uint64_t ws, int control_fd,
-            struct jail_spec **ret, char **ret_error)
+int
+spawner_zygote_spec(const struct pool_config *c, char *const *preload, uint64_t tmp, uint64_t ws,
+                    int control_fd, struct jail_spec **ret, char **ret_error)
 {
         _cleanup_(jail_spec_freep) struct jail_spec *s = NULL;
         _cleanup_free_ char *list = NULL;
@@ -95,6 +91,7 @@ zygote_spec(const struct pool_config *c, char *const *preload, uint64_t tmp, uin
                         (char *) c->runner_dir,
                         (char *) "--preload",
                         list,
+                        c->oneshot ? (char *) "--oneshot" : NULL,
                         NULL};
         int r;
 
@@ -165,7 +162,7 @@ start_zygote(struct spawner_state *st, uint64_t id, char *const *preload, uint64
                 return reply_failed(st, id, -EMFILE, "too many zygotes");
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
                 return reply_failed(st, id, -errno, "socketpair");
-        r = zygote_spec(st->config, preload, tmp, ws, pair[1], &spec, &error);
+        r = spawner_zygote_spec(st->config, preload, tmp, ws, pair[1], &spec, &error);
         if (r >= 0)
                 r = jail_spawn(spec, &e->proc, &error);
         if (r < 0)

@@ -89,6 +89,14 @@ struct spawner_event {
         int code, signal; /* EXITED */
 };
 
+/* The spec of a zygote's jail: the zygote binary and the runner directory
+ * bound read-only (spawner-source.c), a synthesized environment, the control
+ * socket as fd 3, and the capabilities a worker needs until its lockdown;
+ * `--oneshot` when c->oneshot. On failure perhaps a malloc'd message. */
+struct jail_spec;
+int spawner_zygote_spec(const struct pool_config *c, char *const *preload, uint64_t tmp, uint64_t ws,
+                        int control_fd, struct jail_spec **ret, char **ret_error);
+
 /* Fork the spawner. The child never returns. */
 int spawner_start(const struct pool_config *c, struct spawner *ret);
 void spawner_stop(struct spawner *s);

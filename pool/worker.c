@@ -133,6 +133,11 @@ worker_request_cgroup(struct worker *w)
         struct pool *p = w->env->pool;
         int r;
 
+        if (p->config.oneshot) {
+                /* The jail's group is the worker's: no request, no wait. */
+                (void) oneshot_worker_cgroup(w);
+                return false;
+        }
         if (p->cgroup_mode == JAIL_CGROUP_NONE)
                 return false;
         w->cgroup_ref = ++p->next_cgroup_ref;

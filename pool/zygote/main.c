@@ -5,8 +5,15 @@
  * their exits. Runs no request code and holds no secret: its environment was
  * synthesized by the pool and its only channel is the control socket (fd 3).
  *
+ * One-shot mode (--oneshot; `vivarium run` without a daemon): the zygote
+ * starts no interpreter. It forks its one worker at once, exactly as above,
+ * and the worker starts Python itself without the preload list, while the
+ * zygote compiles the seccomp program and hands it to the worker through a
+ * pipe; once the worker's exit is reported, the zygote exits and the jail
+ * ends with it.
+ *
  * Invariants: exactly one thread at every fork (checked); PyOS_BeforeFork /
- * PyOS_AfterFork_* around every fork; non-dumpable, so a worker sharing its
+ * PyOS_AfterFork_* around every fork of an initialised interpreter; non-dumpable, so a worker sharing its
  * uid cannot read its memory; SIGCHLD is blocked and read from a signalfd,
  * and every child is reaped, including orphans reparented to PID 1. Each
  * worker is forked into a pid namespace of its own (pidns.h).
@@ -15,6 +22,7 @@
 #include <Python.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -51,6 +59,15 @@ struct worker_slot {
 static struct worker_slot workers[MAX_WORKERS];
 static _Alignas(16) char init_stacks[MAX_WORKERS][ZYGOTE_INIT_STACK_SIZE];
 struct sock_fprog worker_filter;
+
+/* One-shot mode: what the worker needs to start its interpreter, and
+ * whether its exit has been reported (the zygote's work is done then). */
+static struct {
+        bool on;
+        const char *runner_dir;
+        char **preload;
+        bool done;
+} oneshot;
 
 int
 zygote_send(int fd, const msgpack_sbuffer *buf)
@@ -152,25 +169,59 @@ slot_free(void)
         return NULL;
 }
 
-static int
-fork_worker(const struct worker_setup *ws, int fds[WIRE_SPAWN_FDS])
+/* One-shot: build the program now that the worker is starting its
+ * interpreter beside us, and write it to the worker's pipe (its length, then
+ * the instructions; nothing if it cannot be built: the worker fails). */
+static void
+send_filter(int fd)
 {
+        if (!worker_filter.filter &&
+            jail_seccomp_export(&(struct jail_seccomp_options){}, &worker_filter) < 0)
+                worker_filter = (struct sock_fprog){};
+        if (worker_filter.filter) {
+                uint16_t len = worker_filter.len;
+                if (loop_write(fd, &len, sizeof len) >= 0)
+                        (void) loop_write(fd, worker_filter.filter, len * sizeof worker_filter.filter[0]);
+        }
+        safe_close(fd);
+}
+
+static int
+fork_worker(struct worker_setup *ws, int fds[WIRE_SPAWN_FDS])
+{
+        _cleanup_close_pair_ int filter[2] = {-EBADF, -EBADF};
         struct worker_slot *w = slot_free();
         pid_t pid;
         int r;
 
-        if (!w || !single_threaded())
+        if (!w || !single_threaded() || (oneshot.on && (oneshot.done || w != &workers[0])))
                 return -EAGAIN;
+        if (oneshot.on) {
+                if (pipe2(filter, O_CLOEXEC) < 0)
+                        return -errno;
+                *ws = (struct worker_setup){.slot = ws->slot,
+                                            .uid = ws->uid,
+                                            .tmp_bytes = ws->tmp_bytes,
+                                            .workspace_bytes = ws->workspace_bytes,
+                                            .oneshot = true,
+                                            .runner_dir = oneshot.runner_dir,
+                                            .preload = oneshot.preload,
+                                            .filter_fd = filter[0]};
+        }
         r = pidns_enter_new(&w->ns);
         if (r < 0)
                 return r;
-        PyOS_BeforeFork();
+        /* No interpreter to prepare for the fork in one-shot mode. */
+        if (!oneshot.on)
+                PyOS_BeforeFork();
         pid = fork();
         if (pid == 0) {
-                PyOS_AfterFork_Child();
+                if (!oneshot.on)
+                        PyOS_AfterFork_Child();
                 worker_main(fds[0], fds[1], fds[2], ws);
         }
-        PyOS_AfterFork_Parent();
+        if (!oneshot.on)
+                PyOS_AfterFork_Parent();
         r = pid < 0 ? -errno : 0;
         if (pidns_leave() < 0)
                 return -EIO; /* ends the zygote: see pidns_leave() */
@@ -180,7 +231,10 @@ fork_worker(const struct worker_setup *ws, int fds[WIRE_SPAWN_FDS])
         }
         w->pid = pid;
         w->slot = ws->slot;
-        return send_packed(fill_spawned, w);
+        r = send_packed(fill_spawned, w);
+        if (oneshot.on)
+                send_filter(TAKE_FD(filter[1]));
+        return r;
 }
 
 static int
@@ -230,7 +284,7 @@ static int
 handle_control(struct proto_frame_reader *reader)
 {
         int fds[WIRE_SPAWN_FDS] = {-EBADF, -EBADF, -EBADF};
-        struct worker_setup ws = {};
+        struct worker_setup ws = {.filter_fd = -EBADF};
         int r = recv_spawn(ZYGOTE_CONTROL_FD, reader, fds, &ws);
 
         if (r >= 0)
@@ -260,6 +314,7 @@ reap_and_report(void)
                         workers[i].pid = 0;
                         /* Whatever the code left running dies with the namespace. */
                         pidns_end(&workers[i].ns);
+                        oneshot.done = oneshot.on;
                 }
         }
 }
@@ -271,7 +326,7 @@ zygote_loop(int sigfd)
         struct pollfd p[2] = {{ZYGOTE_CONTROL_FD, POLLIN, 0}, {sigfd, POLLIN, 0}};
         int r = proto_frame_reader_new(WIRE_MAX_ZYGOTE_FRAME, &reader);
 
-        while (r >= 0) {
+        while (r >= 0 && !oneshot.done) {
                 if (poll(p, 2, -1) < 0) {
                         r = errno == EINTR ? 0 : -errno;
                         continue;
@@ -295,6 +350,7 @@ parse_argv(int argc, char **argv, char ***ret_preload, const char **ret_runner_d
         static const struct option opts[] = {
                 {"preload", required_argument, NULL, 'p'},
                 {"runner-dir", required_argument, NULL, 'r'},
+                {"oneshot", no_argument, NULL, 'o'},
                 {},
         };
         int c;
@@ -302,6 +358,10 @@ parse_argv(int argc, char **argv, char ***ret_preload, const char **ret_runner_d
         while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
                 if (c == 'r') {
                         *ret_runner_dir = optarg;
+                        continue;
+                }
+                if (c == 'o') {
+                        oneshot.on = true;
                         continue;
                 }
                 if (c != 'p')
@@ -337,11 +397,18 @@ main(int argc, char **argv)
         (void) sigprocmask(SIG_BLOCK, &mask, NULL);
         sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         r = sigfd < 0 ? -errno : pidns_setup();
-        if (r >= 0)
+        if (r >= 0 && oneshot.on) {
+                /* The worker starts the interpreter and imports these. */
+                oneshot.runner_dir = datadir;
+                oneshot.preload = TAKE_PTR(preload);
+        }
+        if (r >= 0 && !oneshot.on)
                 r = zygote_python_init(datadir, preload, &error);
         /* Built once here, loaded by every worker: libseccomp takes milliseconds to
-         * compile the filter, loading the program takes microseconds. */
-        if (r >= 0 && (r = jail_seccomp_export(&(struct jail_seccomp_options){}, &worker_filter)) < 0)
+         * compile the filter, loading the program takes microseconds. (One-shot:
+         * built while the worker starts, see send_filter().) */
+        if (r >= 0 && !oneshot.on &&
+            (r = jail_seccomp_export(&(struct jail_seccomp_options){}, &worker_filter)) < 0)
                 error = strdup("building the seccomp filter failed");
         strv_free(preload);
         if (r < 0) {
@@ -351,5 +418,6 @@ main(int argc, char **argv)
         if (send_packed(fill_ready, zygote_python_version()) < 0)
                 return 1;
         r = zygote_loop(sigfd);
-        return r == -EPIPE ? 0 : 1;
+        strv_free(oneshot.preload);
+        return r == -EPIPE || oneshot.done ? 0 : 1;
 }

@@ -153,14 +153,27 @@ zygote_python_init(const char *datadir, char *const *preload, char **ret_error)
         return 0;
 }
 
+int
+zygote_python_init_oneshot(const char *datadir, char *const *preload, char **ret_error)
+{
+        int r = init_interpreter(ret_error);
+
+        if (r >= 0)
+                r = import_runner(datadir, ret_error);
+        if (r >= 0 && preload && preload[0])
+                r = call_preload(preload, ret_error);
+        return r;
+}
+
 const char *
 zygote_python_version(void)
 {
+        /* A string compiled into libpython: valid before Py_Initialize(). */
         return Py_GetVersion();
 }
 
 void
-zygote_python_warm(void)
+zygote_python_sigint(void)
 {
         PyObject *signal = PyImport_ImportModule("signal");
         PyObject *res = NULL;
@@ -172,6 +185,14 @@ zygote_python_warm(void)
         Py_XDECREF(res);
         Py_XDECREF(signal);
         PyErr_Clear();
+}
+
+void
+zygote_python_warm(void)
+{
+        PyObject *res;
+
+        zygote_python_sigint();
         res = PyObject_CallMethod(runner, "warm", NULL);
         if (!res)
                 PyErr_Clear();

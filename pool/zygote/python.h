@@ -9,8 +9,14 @@
 /* Initialise CPython, import the runner from datadir, preload modules, freeze
  * the GC. On failure a malloc'd message is returned in *ret_error. */
 int zygote_python_init(const char *datadir, char *const *preload, char **ret_error);
+/* The same for a one-shot worker, which forks nothing: the runner is
+ * imported, and the runner's preload() (with what it imports for every
+ * run) only if modules were asked for; no GC freeze. */
+int zygote_python_init_oneshot(const char *datadir, char *const *preload, char **ret_error);
 const char *zygote_python_version(void);
-/* Worker side: warm up after fork, and run one request. */
+/* Worker side: Python's SIGINT handler (KeyboardInterrupt, as `python -c`
+ * has it), then, for a worker forked from a zygote, the runner's warm-up. */
+void zygote_python_sigint(void);
 void zygote_python_warm(void);
 /* Run code and pack the result map into pk ({type: "result", ...}).
  * address_space_limit is the RLIMIT_AS the request asked for (rlimit mode),

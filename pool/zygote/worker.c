@@ -149,19 +149,44 @@ receive_request(struct proto_frame_reader *reader, msgpack_unpacked *ret)
         return r < 0 ? r : proto_unpack(data, size, ret);
 }
 
+#define WORKER_FILTER_FD 4
+
 static void
-worker_arrange_fds(int sock, int out, int err)
+worker_arrange_fds(int sock, int out, int err, int filter)
 {
-        int want[4] = {-EBADF, out, err, sock};
+        int want[5] = {-EBADF, out, err, sock, filter};
         int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        int keep[1] = {WORKER_SOCKET_FD};
+        int keep[2] = {WORKER_SOCKET_FD, WORKER_FILTER_FD};
+        size_t n = filter >= 0 ? 5 : 4;
 
         want[0] = devnull;
-        /* Exactly stdio and the worker's own socket survive; the zygote's control
-         * socket and everything else are closed (THREATS.md §C). */
-        if (devnull < 0 || fd_arrange_stdio(want, 4) < 0 || close_all_fds_except(keep, 1) < 0)
+        /* Exactly stdio and the worker's own socket survive (and, one-shot, the
+         * pipe the seccomp program comes through, until it has); the zygote's
+         * control socket and everything else are closed (THREATS.md §C). */
+        if (devnull < 0 || fd_arrange_stdio(want, n) < 0 || close_all_fds_except(keep, n - 3) < 0)
                 _exit(125);
         (void) fd_set_cloexec(WORKER_SOCKET_FD, true);
+}
+
+/* One-shot: the program the zygote compiles while this worker starts its
+ * interpreter, as a count of instructions and the instructions. The zygote
+ * closes the pipe without writing if it could not build it. */
+static int
+worker_receive_filter(void)
+{
+        static struct sock_filter insns[BPF_MAXINSNS];
+        uint16_t len;
+        int r = loop_read_exact(WORKER_FILTER_FD, &len, sizeof len);
+
+        if (r >= 0 && (len == 0 || len > BPF_MAXINSNS))
+                r = -EBADMSG;
+        if (r >= 0)
+                r = loop_read_exact(WORKER_FILTER_FD, insns, len * sizeof insns[0]);
+        (void) close(WORKER_FILTER_FD);
+        if (r < 0)
+                return r;
+        worker_filter = (struct sock_fprog){.len = len, .filter = insns};
+        return 0;
 }
 
 static void
@@ -226,6 +251,21 @@ worker_private_mounts(const struct worker_setup *ws)
         return chdir("/workspace") < 0 ? -errno : 0;
 }
 
+/* One-shot: the interpreter the zygote did not start, before the lockdown
+ * (as in a zygote: imports read modules the jail's root offers, nothing of
+ * the request exists yet). */
+static void
+worker_start_python(const struct worker_setup *ws)
+{
+        _cleanup_free_ char *error = NULL;
+        char message[320];
+
+        if (zygote_python_init_oneshot(ws->runner_dir, ws->preload, &error) < 0) {
+                (void) snprintf(message, sizeof message, "%s", error ? error : "starting Python failed");
+                worker_fail(message);
+        }
+}
+
 _Noreturn void
 worker_main(int sock, int out, int err, const struct worker_setup *ws)
 {
@@ -237,7 +277,7 @@ worker_main(int sock, int out, int err, const struct worker_setup *ws)
         const char *step = NULL;
         int r;
 
-        worker_arrange_fds(sock, out, err);
+        worker_arrange_fds(sock, out, err, ws->oneshot ? ws->filter_fd : -EBADF);
         worker_reset_signals();
         /* A session and process group of its own: calls that name "my process
          * group" (kill(0, ...), setpriority(PRIO_PGRP, 0), ioprio_set by group)
@@ -245,8 +285,15 @@ worker_main(int sock, int out, int err, const struct worker_setup *ws)
          * the zygote's group holds the zygote and every other worker. */
         if (setsid() < 0)
                 worker_fail("starting a session of its own");
+        /* Before the private mounts: the runner (and what --preload names) may
+         * live below a /tmp that the worker's own /tmp then hides, as they
+         * do for a zygote. */
+        if (ws->oneshot)
+                worker_start_python(ws);
         if (worker_private_mounts(ws) < 0)
                 worker_fail("mounting the worker's /tmp, /workspace and /proc");
+        if (ws->oneshot && worker_receive_filter() < 0)
+                worker_fail("receiving the seccomp filter from the zygote");
         /* The whole lockdown happens now, before the hello: the slot's uid and the
          * filter are known at fork, so a request pays none of it (loading the
          * seccomp program alone costs hundreds of microseconds), and even the
@@ -257,7 +304,12 @@ worker_main(int sock, int out, int err, const struct worker_setup *ws)
                                 &step);
         if (r < 0)
                 worker_fail(step);
-        zygote_python_warm();
+        /* A one-shot worker serves the one request it was made for: warming up
+         * would only delay it. */
+        if (ws->oneshot)
+                zygote_python_sigint();
+        else
+                zygote_python_warm();
         worker_send_simple("hello", NULL);
         if (proto_frame_reader_new(WIRE_MAX_RESULT_FRAME, &reader) < 0)
                 _exit(125);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <msgpack.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,14 @@ struct worker_setup {
         uint64_t slot;
         uint64_t uid; /* the inside uid the worker will drop to; owns its /workspace */
         uint64_t tmp_bytes, workspace_bytes;
+        /* One-shot mode (vivarium run without a daemon): the zygote has no
+         * interpreter; the worker starts its own (imports stay lazy, as in
+         * `python3 -c`), and reads the seccomp program the zygote compiles
+         * meanwhile from filter_fd. */
+        bool oneshot;
+        const char *runner_dir;
+        char *const *preload;
+        int filter_fd;
 };
 
 /* The worker: arrange fds, mount its private scratch space, warm up, wait for

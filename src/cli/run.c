@@ -182,8 +182,11 @@ on_run_message(const msgpack_object *m, void *userdata)
         return run_result_unpack(result, &rc->result) < 0 ? -EBADMSG : 1;
 }
 
-/* The embedded dispatcher: one jail, one zygote, one worker, for this run.
- * As root it drops to the service user as `vivarium serve` does. */
+/* The embedded dispatcher: one jail, one zygote, one worker, for this run,
+ * built by the dispatcher itself (the pool's one-shot mode: no keeper, no
+ * spawner, no interpreter in the zygote, no preloading but --preload). As
+ * root it drops to the service user as `vivarium serve` does, once the jail
+ * is built. */
 static int
 start_embedded(sd_event *event, const struct run_args *a, struct server **ret_server, int *ret_fd,
                char **ret_error)
@@ -209,6 +212,7 @@ start_embedded(sd_event *event, const struct run_args *a, struct server **ret_se
         config.max_workers = 1;
         config.queue_limit = 1;
         config.max_timeout_ms = CLI_TIMEOUT_MAX_MS;
+        config.oneshot = true;
         r = server_new(event, &config, ret_server, ret_error);
         config.preload = own_preload;
         config_done(&config);

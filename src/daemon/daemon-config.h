@@ -46,6 +46,7 @@ struct vivarium_config {
         uint32_t max_workers;        /* workers per environment at once (busy + idle), 8; 1 .. 64 */
         uint32_t queue_limit;        /* waiting requests per environment, 64; 0 .. 65536 */
         uint64_t startup_timeout_ms; /* zygote start-up, 60000 */
+        bool oneshot; /* no configuration key: one jail for one run (vivarium run, embedded) */
 
         /* [environment.default] */
         char **preload; /* NULL-terminated module names; empty by default */
