@@ -60,17 +60,23 @@ Invariants
 """
 
 import __future__
-import ast
+import _ast
 import builtins
 import errno
 import importlib
 import io
 import linecache
 import os
-import random
 import sys
-import traceback
 import warnings
+
+# Imported where they are used, so that a one-shot worker (which starts its
+# own interpreter for one run, like `python3 -c`) does not pay for them
+# before the code runs: ``ast`` (its C core ``_ast`` has everything run()
+# needs), ``traceback`` (only for a run that raises) and ``random`` (only to
+# reseed what a fork copied). preload() imports them in a zygote, so that
+# forked workers inherit them.
+_ZYGOTE_MODULES = ("asyncio", "tempfile", "traceback", "random")
 
 __all__ = ["preload", "warm", "reseed", "run"]
 
@@ -90,8 +96,8 @@ _FIGURE_DPI = 100
 # inspect.CO_COROUTINE, without importing inspect at module import.
 _CO_COROUTINE = 0x0080
 
-_AST_FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-_COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+_AST_FLAGS = _ast.PyCF_ONLY_AST | _ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+_COMPILE_FLAGS = _ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
 # co_flags bits that carry `from __future__ import ...` (as codeop does it).
 _FUTURE_MASK = 0
@@ -125,9 +131,10 @@ def preload(modules):
 
     # What run() needs, so every worker inherits it instead of importing it
     # per request: asyncio for top-level await (it pulls in inspect,
-    # selectors, ...), and tempfile, which requests use often.
-    importlib.import_module("asyncio")
-    importlib.import_module("tempfile")
+    # selectors, ...), tempfile, which requests use often, and what the
+    # runner imports lazily (see _ZYGOTE_MODULES).
+    for name in _ZYGOTE_MODULES:
+        importlib.import_module(name)
 
     want_mpl = False
     for name in modules:
@@ -173,6 +180,8 @@ def warm():
     Runs in a throwaway namespace; leaves nothing visible to the request (no
     names in ``__main__``, no output, no linecache entry).
     """
+    import random
+
     saved = linecache.cache.get(_FILENAME)
     ns = {"__name__": "__vivarium_warm__", "__builtins__": builtins}
     try:
@@ -201,8 +210,11 @@ def reseed():
     # random: the module's global Random.  (random also registers an
     # os.register_at_fork hook that reseeds it in the child, and
     # PyOS_AfterFork_Child runs those hooks, but do it again here, after the
-    # lockdown, without relying on that.)
-    random.seed(os.urandom(32))
+    # lockdown, without relying on that.) Not imported at all in a one-shot
+    # worker, which was not forked: it seeds itself when the code imports it.
+    random = sys.modules.get("random")
+    if random is not None:
+        random.seed(os.urandom(32))
 
     # numpy's legacy global RandomState (np.random.random(), np.random.seed).
     # Only if it is already imported (preloaded): never import numpy here.
@@ -403,8 +415,8 @@ def _execute(code, ns):
     """Compile all of ``code``, run it in ``ns``, return the last value."""
     tree = compile(code, _FILENAME, "exec", _AST_FLAGS, dont_inherit=True)
     last = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = ast.Expression(body=tree.body.pop().value)
+    if tree.body and isinstance(tree.body[-1], _ast.Expr):
+        last = _ast.Expression(body=tree.body.pop().value)
 
     body_code = expr_code = None
     future = 0
@@ -521,6 +533,7 @@ def _describe(exc, lines):
             # function) carry no source text: the compiler tries to read
             # the file "<input>" from disk.  Give it ours.
             exc.text = lines[exc.lineno - 1]
+        import traceback
         te = traceback.TracebackException(type(exc), exc,
                                           _user_tb(exc.__traceback__),
                                           compact=True)
