@@ -453,6 +453,87 @@ first=$out
 vr run -c 'import os, random; (random.random(), os.urandom(8).hex())'
 verdict "random differs between two runs" eval '[ "$rc" = 0 ] && [ -n "$first" ] && [ "$out" != "$first" ]'
 
+# ---------------------------------------------------------------- the one-shot path
+
+# groups_of PID: the cgroups (any v1 hierarchy) named for that vivarium run.
+groups_of() {
+    find /sys/fs/cgroup/*/vivarium -maxdepth 1 -name "w$1.*" 2>/dev/null
+}
+
+# orphan_groups: one-shot groups ("w<cli pid>.<start>-0") whose CLI is gone.
+orphan_groups() {
+    local g pid
+    for g in $(find /sys/fs/cgroup/*/vivarium -maxdepth 1 -name 'w*-0' 2>/dev/null); do
+        pid=${g##*/w}
+        pid=${pid%%.*}
+        [ -d "/proc/$pid" ] || echo "$g"
+    done
+}
+
+expect "one-shot: imports stay lazy (no asyncio, numpy or traceback before the code)" 0 \
+    $'(False, False, False)\n' \
+    run -c 'import sys; ("asyncio" in sys.modules, "numpy" in sys.modules, "traceback" in sys.modules)'
+expect "one-shot: a traceback still shows the code's lines" 1 '' run -c 'def f():
+    raise ValueError("deep")
+f()'
+verdict "  ... with the line that raised" eval 'has "$err" "raise ValueError(\"deep\")" && has "$err" "ValueError: deep"'
+
+# While a run sleeps: what did the CLI start? A jail's zygote, and as root
+# with a cgroup the helper that removes it; never a keeper or a spawner.
+"$VIVARIUM" run --timeout 20 -c 'import time; time.sleep(20)' >/dev/null 2>&1 &
+cli=$!
+sleep 1.5
+kids=$(for c in /proc/[0-9]*; do
+    [ "$(awk '{ sub(/.*\) /, ""); print $2 }' "$c/stat" 2>/dev/null)" = "$cli" ] && cat "$c/comm" 2>/dev/null
+done | sort | tr '\n' ' ')
+verdict "one-shot: the CLI starts no keeper or spawner (children: $kids)" \
+    eval 'has "$kids" vivarium-zygote && ! has "$kids" vivarium-keeper && ! has "$kids" vivarium-spawn'
+groups=$(groups_of "$cli")
+if [ "$(id -u)" -eq 0 ] && [ -d /sys/fs/cgroup/memory/vivarium ]; then
+    verdict "one-shot: the jail runs in a memory cgroup of its own" eval '[ -n "$groups" ]'
+    verdict "  ... whose memory limit is the run's" eval \
+        '[ "$(cat /sys/fs/cgroup/memory/vivarium/w$cli.*/memory.limit_in_bytes 2>/dev/null)" = $((512 << 20)) ]'
+else
+    skip "one-shot: cgroup: not root with cgroup v1"
+    skip "one-shot: cgroup limit: not root with cgroup v1"
+fi
+# Killed outright, the CLI leaves neither the jail nor (as root) its group.
+kill -KILL "$cli"
+wait "$cli" 2>/dev/null
+gone=no
+for i in $(seq 20); do
+    zyg=$(for c in /proc/[0-9]*; do [ "$(cat "$c/comm" 2>/dev/null)" = vivarium-zygote ] &&
+        [ "$(awk '{ sub(/.*\) /, ""); print $2 }' "$c/stat" 2>/dev/null)" = "$cli" ] && echo "${c#/proc/}"; done)
+    if [ -z "$zyg" ] && [ -z "$(groups_of "$cli")" ]; then gone=yes; break; fi
+    sleep 0.1
+done
+verdict "one-shot: a CLI killed with SIGKILL leaves no jail and no cgroup behind" test "$gone" = yes
+
+# After a deadline: nothing the code started survives the run.
+tok=vt$$d
+vr run --timeout 1 -c "import ctypes, os, time
+if os.fork() == 0:
+    ctypes.CDLL(None).prctl(15, b'$tok', 0, 0, 0)
+    while True: time.sleep(1)
+while True: pass"
+verdict "one-shot: a run past its deadline exits 124" test "$rc" = 124
+verdict "  ... and leaves no process behind" none_left "$tok"
+verdict "  ... and no cgroup" eval '[ -z "$(orphan_groups)" ]'
+tok=vt$$m
+vr run --json --memory 64 -c "import ctypes, os
+if os.fork() == 0:
+    ctypes.CDLL(None).prctl(15, b'$tok', 0, 0, 0)
+    import time; time.sleep(60)
+b = bytearray(256 << 20)"
+verdict "one-shot: memory: status memory, exit 137" json_rc 137 "d['status'] == 'memory'"
+verdict "  ... and leaves no process behind" none_left "$tok"
+printf 'line one\nline two\n' >"$T/in"
+vr_cmd "$VIVARIUM" run -c 'import sys; [l.strip() for l in sys.stdin]' <"$T/in"
+verdict "one-shot: stdin reaches the code" rc_out 0 $'[\'line one\', \'line two\']\n'
+printf 'import sys\nprint(sys.argv[0] == "", __name__)\n6 * 7\n' >"$T/f.py"
+vr run "$T/f.py"
+verdict "one-shot: a FILE runs as __main__" rc_out 0 $'True __main__\n42\n'
+
 # ---------------------------------------------------------------- as the test user
 
 if have_test_user; then
