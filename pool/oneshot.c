@@ -15,7 +15,7 @@
  * cannot remove a group of root's: a helper forked here keeps root for that
  * one job. It reads nothing but the end of file on its socket (the
  * dispatcher is done, or dead), then kills what is left in the group and
- * removes it.
+ * removes it; the dispatcher does not wait for that.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -196,10 +196,10 @@ oneshot_stop(struct pool *p)
         }
         p->oom_fd = safe_close(p->oom_fd);
         p->cgroup = jail_cgroup_free(p->cgroup);
-        if (p->helper_pidfd >= 0) {
-                p->helper_sock = safe_close(p->helper_sock);
-                if (wait_exit(p->helper_pidfd))
-                        (void) waitid(P_PIDFD, (id_t) p->helper_pidfd, &(siginfo_t){}, WEXITED);
-                p->helper_pidfd = safe_close(p->helper_pidfd);
-        }
+        /* The helper removes the group on its own time: the jail is gone
+         * already, and waiting for the removal (v1 groups take milliseconds
+         * to release their last members) would only delay the caller. It
+         * is reaped by whoever inherits it once we exit. */
+        p->helper_sock = safe_close(p->helper_sock);
+        p->helper_pidfd = safe_close(p->helper_pidfd);
 }

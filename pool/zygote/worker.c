@@ -332,6 +332,10 @@ worker_main(int sock, int out, int err, const struct worker_setup *ws)
         /* Tearing down a forked interpreter's address space takes a while; do it
          * at idle priority so the next request does not wait for it. Leave at
          * once: no atexit hooks, no finalisers, no lingering threads. */
-        (void) sched_setscheduler(0, SCHED_IDLE, &(struct sched_param){0});
+        /* (One-shot: nothing waits to be served next, but the caller waits
+         * for the jail to end, and a killed SCHED_IDLE task may starve for
+         * tens of milliseconds on a busy machine before it can exit.) */
+        if (!ws->oneshot)
+                (void) sched_setscheduler(0, SCHED_IDLE, &(struct sched_param){0});
         _exit(0);
 }
