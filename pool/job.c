@@ -203,13 +203,16 @@ send_run(struct pool_job *j, struct worker *w)
 }
 
 /* Whether the worker's group has looser limits than the job's. Without a
- * group the rlimits in the run message carry the job's own. */
+ * group the rlimits in the run message carry the job's own. (A one-shot
+ * jail's group, made by the dispatcher before it dropped its privileges,
+ * cannot be changed: a job whose limits differ from it fails, as one does
+ * whose limits the spawner cannot apply.) */
 static bool
 job_needs_limits(const struct pool_job *j, const struct worker *w)
 {
         const struct pool *p = j->pool;
 
-        return w->oom_fd >= 0 && w->cgroup_ref != 0 &&
+        return w->oom_fd >= 0 && (w->cgroup_ref != 0 || p->config.oneshot) &&
                (j->limits.memory_bytes != p->config.limits.memory_bytes ||
                 j->limits.nproc != p->config.limits.nproc || j->limits.cpu_milli != p->cpu_milli);
 }

@@ -212,6 +212,10 @@ start_embedded(sd_event *event, const struct run_args *a, struct server **ret_se
         config.max_workers = 1;
         config.queue_limit = 1;
         config.max_timeout_ms = CLI_TIMEOUT_MAX_MS;
+        /* The one-shot jail's group is made before the request arrives, with
+         * the service's limits: give it the run's quota from the start (the
+         * request still carries it, and is refused if it cannot hold). */
+        config.limits.cpu_milli = a->cpu_milli;
         config.oneshot = true;
         r = server_new(event, &config, ret_server, ret_error);
         config.preload = own_preload;
