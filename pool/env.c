@@ -96,8 +96,8 @@ env_start_zygote(struct pool_env *e)
         e->zygote_id = ++p->next_zygote_id;
         if (p->config.oneshot)
                 return env_start_oneshot(e);
-        r = spawner_request_zygote(&p->spawner, e->zygote_id, e->preload, p->config.tmp_bytes,
-                                   p->config.workspace_bytes);
+        r = spawner_request_zygote(&p->spawner, e->zygote_id, e->preload, e->preload_if_installed,
+                                   p->config.tmp_bytes, p->config.workspace_bytes);
         if (r < 0) {
                 (void) snprintf(e->last_error, sizeof e->last_error, "the spawner is unavailable");
                 e->state = ENV_FAILED;
@@ -186,6 +186,32 @@ worker_by_slot(struct pool_env *e, uint64_t slot)
         return NULL;
 }
 
+/* The modules the zygote imported: a subset of what it was asked for, the
+ * rest not installed (a list of its own must import in full, or the zygote
+ * fails). Anything else in the report is ignored, never trusted. */
+static void
+env_note_preloaded(struct pool_env *e, const msgpack_object *m)
+{
+        const msgpack_object *arr;
+        size_t n = 0;
+
+        e->preloaded = strv_free(e->preloaded);
+        if (proto_map_get_array(m, "preloaded", &arr) < 0 || arr->via.array.size > strv_length(e->preload))
+                return;
+        e->preloaded = calloc(arr->via.array.size + 1, sizeof(char *));
+        for (uint32_t i = 0; e->preloaded && i < arr->via.array.size; i++) {
+                const msgpack_object *o = &arr->via.array.ptr[i];
+                _cleanup_free_ char *name =
+                        o->type == MSGPACK_OBJECT_STR ? strndup(o->via.str.ptr, o->via.str.size) : NULL;
+                if (name && strv_contains(e->preload, name))
+                        e->preloaded[n++] = TAKE_PTR(name);
+        }
+        for (char **p = e->preload; e->preloaded && p && *p; p++)
+                if (!strv_contains(e->preloaded, *p))
+                        log_debug("environment '%s': %s not preloaded: not installed, or its import failed",
+                                  e->name, *p);
+}
+
 static int
 handle_control(struct pool_env *e, const msgpack_object *m)
 {
@@ -194,6 +220,7 @@ handle_control(struct pool_env *e, const msgpack_object *m)
         size_t len;
 
         if (wire_type_is(m, "ready") && e->state == ENV_STARTING) {
+                env_note_preloaded(e, m);
                 e->state = ENV_READY;
                 e->failures = 0;
                 e->retry_timer = sd_event_source_disable_unref(e->retry_timer);
@@ -409,7 +436,8 @@ env_worker_gone(struct pool_env *e, struct worker *w)
 }
 
 int
-env_new(struct pool *p, const char *name, char *const *preload, struct pool_env **ret)
+env_new(struct pool *p, const char *name, char *const *preload, bool preload_if_installed,
+        struct pool_env **ret)
 {
         struct pool_env *e = calloc(1, sizeof *e);
 
@@ -420,6 +448,7 @@ env_new(struct pool *p, const char *name, char *const *preload, struct pool_env 
         list_init(&e->workers);
         list_init(&e->queue);
         e->name = strdup(name);
+        e->preload_if_installed = preload_if_installed;
         e->preload = calloc(strv_length(preload) + 1, sizeof(char *));
         for (size_t i = 0; e->preload && preload && preload[i]; i++)
                 if (!(e->preload[i] = strdup(preload[i])))
@@ -463,6 +492,7 @@ env_free(struct pool_env *e)
         safe_close(e->control);
         proto_frame_reader_free(e->control_reader);
         strv_free(e->preload);
+        strv_free(e->preloaded);
         free(e->name);
         free(e);
         return NULL;

@@ -138,7 +138,7 @@ oneshot_start_zygote(struct pool_env *e, int *ret_control, char **ret_error)
                 return -errno;
         r = make_cgroup(p);
         if (r >= 0)
-                r = spawner_zygote_spec(&p->config, e->preload, p->config.tmp_bytes,
+                r = spawner_zygote_spec(&p->config, e->preload, e->preload_if_installed, p->config.tmp_bytes,
                                         p->config.workspace_bytes, pair[1], &spec, ret_error);
         if (r < 0)
                 return r;

@@ -86,6 +86,8 @@ struct pool_env {
         struct pool *pool;
         char *name;
         char **preload;
+        bool preload_if_installed;
+        char **preloaded; /* what the zygote reported it imported; NULL until ready */
         enum env_state state;
         uint64_t zygote_id; /* spawner id of the current zygote */
         unsigned restarts, failures, start_failures;
@@ -135,7 +137,8 @@ void oneshot_stop(struct pool *p);
 void pool_kill_zygote(struct pool *p, uint64_t id);
 
 /* env.c */
-int env_new(struct pool *p, const char *name, char *const *preload, struct pool_env **ret);
+int env_new(struct pool *p, const char *name, char *const *preload, bool preload_if_installed,
+            struct pool_env **ret);
 struct pool_env *env_free(struct pool_env *e);
 void env_on_spawner_event(struct pool_env *e, const struct spawner_event *ev);
 /* Give queued jobs to idle workers and keep the warm set filled. */

@@ -93,7 +93,7 @@ pool_new(sd_event *event, const struct pool_config *c, struct pool **ret)
         if (r >= 0 && !c->oneshot)
                 r = watch_spawner(p);
         if (r >= 0)
-                r = env_new(p, POOL_DEFAULT_ENV, c->preload, &p->env);
+                r = env_new(p, POOL_DEFAULT_ENV, c->preload, c->preload_if_installed, &p->env);
         if (r < 0) {
                 pool_free(p);
                 return r;
@@ -252,7 +252,7 @@ pool_get_stats(struct pool *p, struct pool_stats *ret)
                 .limits = pool_limits_in_force(p),
                 .cpu_quota_usable = p->cpu_usable,
                 .env = {.name = e->name,
-                        .preload = e->preload,
+                        .preload = e->preloaded ? e->preloaded : e->preload,
                         .state = env_state_names[e->state],
                         .restarts = e->restarts,
                         .idle = e->n_idle,

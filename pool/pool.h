@@ -19,6 +19,7 @@
 
 struct pool_config {
         char **preload;            /* modules the default environment's zygote imports */
+        bool preload_if_installed; /* skip those of them that are not installed */
         struct pool_limits limits; /* per worker; cpu_milli as configured (pool_stats: in force) */
         uint64_t nofile;
         uint64_t fsize_bytes;

@@ -38,8 +38,8 @@ spawner_stop(struct spawner *s)
 }
 
 int
-spawner_request_zygote(struct spawner *s, uint64_t id, char *const *preload, uint64_t tmp_bytes,
-                       uint64_t workspace_bytes)
+spawner_request_zygote(struct spawner *s, uint64_t id, char *const *preload, bool preload_if_installed,
+                       uint64_t tmp_bytes, uint64_t workspace_bytes)
 {
         msgpack_sbuffer sb;
         msgpack_packer pk;
@@ -48,13 +48,14 @@ spawner_request_zygote(struct spawner *s, uint64_t id, char *const *preload, uin
 
         msgpack_sbuffer_init(&sb);
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, 5);
+        msgpack_pack_map(&pk, 6);
         proto_pack_key_str(&pk, "type", "zygote");
         proto_pack_key_uint(&pk, "id", id);
         proto_pack_str(&pk, "preload");
         msgpack_pack_array(&pk, n);
         for (size_t i = 0; i < n; i++)
                 proto_pack_str(&pk, preload[i]);
+        proto_pack_key_bool(&pk, "preload_if_installed", preload_if_installed);
         proto_pack_key_uint(&pk, "tmp_bytes", tmp_bytes);
         proto_pack_key_uint(&pk, "workspace_bytes", workspace_bytes);
         r = spawner_send(s->sock, &sb, -EBADF);

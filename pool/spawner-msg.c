@@ -72,8 +72,9 @@ parse_fields(const msgpack_object *m, struct spawner_request *r)
         uint32_t keys = m->via.map.size;
         uint64_t cpu;
 
-        if (wire_type_is(m, "zygote") && keys == 5 && proto_map_get_uint(m, "id", &r->id) == 0 &&
+        if (wire_type_is(m, "zygote") && keys == 6 && proto_map_get_uint(m, "id", &r->id) == 0 &&
             proto_map_get_array(m, "preload", &arr) == 0 &&
+            proto_map_get_bool(m, "preload_if_installed", &r->preload_if_installed) == 0 &&
             proto_map_get_uint(m, "tmp_bytes", &r->tmp_bytes) == 0 &&
             proto_map_get_uint(m, "workspace_bytes", &r->workspace_bytes) == 0) {
                 r->type = SPAWNER_REQUEST_ZYGOTE;

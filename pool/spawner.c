@@ -69,8 +69,8 @@ static const char *const zygote_env[] = {
 };
 
 int
-spawner_zygote_spec(const struct pool_config *c, char *const *preload, uint64_t tmp, uint64_t ws,
-                    int control_fd, struct jail_spec **ret, char **ret_error)
+spawner_zygote_spec(const struct pool_config *c, char *const *preload, bool if_installed, uint64_t tmp,
+                    uint64_t ws, int control_fd, struct jail_spec **ret, char **ret_error)
 {
         _cleanup_(jail_spec_freep) struct jail_spec *s = NULL;
         _cleanup_free_ char *list = NULL;
@@ -86,13 +86,20 @@ spawner_zygote_spec(const struct pool_config *c, char *const *preload, uint64_t 
                         strcat(list, ",");
                 strcat(list, preload[i]);
         }
+        /* The optional flags come last: argv ends at the first NULL. */
         char *argv[] = {(char *) c->zygote_path,
                         (char *) "--runner-dir",
                         (char *) c->runner_dir,
                         (char *) "--preload",
                         list,
-                        c->oneshot ? (char *) "--oneshot" : NULL,
+                        NULL,
+                        NULL,
                         NULL};
+        size_t n_argv = 5;
+        if (c->oneshot)
+                argv[n_argv++] = (char *) "--oneshot";
+        if (if_installed)
+                argv[n_argv++] = (char *) "--preload-if-installed";
         int r;
 
         if (!list || jail_spec_set_idmap_auto(s) < 0 || jail_spec_set_argv(s, argv) < 0 ||
@@ -148,7 +155,8 @@ jail_slot(struct spawner_state *st)
 }
 
 static void
-start_zygote(struct spawner_state *st, uint64_t id, char *const *preload, uint64_t tmp, uint64_t ws)
+start_zygote(struct spawner_state *st, uint64_t id, char *const *preload, bool if_installed, uint64_t tmp,
+             uint64_t ws)
 {
         _cleanup_(jail_spec_freep) struct jail_spec *spec = NULL;
         _cleanup_close_pair_ int pair[2] = {-EBADF, -EBADF};
@@ -162,7 +170,7 @@ start_zygote(struct spawner_state *st, uint64_t id, char *const *preload, uint64
                 return reply_failed(st, id, -EMFILE, "too many zygotes");
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
                 return reply_failed(st, id, -errno, "socketpair");
-        r = spawner_zygote_spec(st->config, preload, tmp, ws, pair[1], &spec, &error);
+        r = spawner_zygote_spec(st->config, preload, if_installed, tmp, ws, pair[1], &spec, &error);
         if (r >= 0)
                 r = jail_spawn(spec, &e->proc, &error);
         if (r < 0)
@@ -246,7 +254,8 @@ handle_request(struct spawner_state *st, const void *data, size_t size, int fd)
                 return r;
         switch (rq.type) {
         case SPAWNER_REQUEST_ZYGOTE:
-                start_zygote(st, rq.id, rq.preload, rq.tmp_bytes, rq.workspace_bytes);
+                start_zygote(st, rq.id, rq.preload, rq.preload_if_installed, rq.tmp_bytes,
+                             rq.workspace_bytes);
                 break;
         case SPAWNER_REQUEST_KILL:
                 e = jail_by_id(st, rq.id);

@@ -5,7 +5,8 @@
  * over a SOCK_SEQPACKET socket with a closed set of typed messages (one
  * msgpack map per packet, validated on both sides):
  *
- *  dispatcher -> spawner  {type: "zygote", id, preload: [str], tmp_bytes, workspace_bytes}
+ *  dispatcher -> spawner  {type: "zygote", id, preload: [str], preload_if_installed: bool,
+ *                          tmp_bytes, workspace_bytes}
  *                         {type: "kill", id}
  *                         {type: "cgroup", id, ref, cpu_milli} + SCM_RIGHTS [the worker's pidfd]
  *                         {type: "uncgroup", ref}
@@ -92,16 +93,17 @@ struct spawner_event {
 /* The spec of a zygote's jail: the zygote binary and the runner directory
  * bound read-only (spawner-source.c), a synthesized environment, the control
  * socket as fd 3, and the capabilities a worker needs until its lockdown;
- * `--oneshot` when c->oneshot. On failure perhaps a malloc'd message. */
+ * `--oneshot` when c->oneshot; with if_installed, the zygote skips modules of
+ * preload that are not installed. On failure perhaps a malloc'd message. */
 struct jail_spec;
-int spawner_zygote_spec(const struct pool_config *c, char *const *preload, uint64_t tmp, uint64_t ws,
-                        int control_fd, struct jail_spec **ret, char **ret_error);
+int spawner_zygote_spec(const struct pool_config *c, char *const *preload, bool if_installed, uint64_t tmp,
+                        uint64_t ws, int control_fd, struct jail_spec **ret, char **ret_error);
 
 /* Fork the spawner. The child never returns. */
 int spawner_start(const struct pool_config *c, struct spawner *ret);
 void spawner_stop(struct spawner *s);
-int spawner_request_zygote(struct spawner *s, uint64_t id, char *const *preload, uint64_t tmp_bytes,
-                           uint64_t workspace_bytes);
+int spawner_request_zygote(struct spawner *s, uint64_t id, char *const *preload, bool preload_if_installed,
+                           uint64_t tmp_bytes, uint64_t workspace_bytes);
 int spawner_request_kill(struct spawner *s, uint64_t id);
 /* Ask for a cgroup for the worker behind `pidfd` (a worker of zygote `id`);
  * the answer is a CGROUP or CGROUP_FAILED event with the same ref. */
@@ -124,9 +126,10 @@ enum spawner_request_type {
 
 struct spawner_request {
         enum spawner_request_type type;
-        uint64_t id;    /* ZYGOTE, KILL, CGROUP */
-        uint64_t ref;   /* CGROUP, UNCGROUP, LIMIT: never 0 */
-        char **preload; /* ZYGOTE: valid module names */
+        uint64_t id;               /* ZYGOTE, KILL, CGROUP */
+        uint64_t ref;              /* CGROUP, UNCGROUP, LIMIT: never 0 */
+        char **preload;            /* ZYGOTE: valid module names */
+        bool preload_if_installed; /* ZYGOTE: skip those not installed */
         uint64_t tmp_bytes, workspace_bytes;
         uint32_t cpu_milli;           /* CGROUP, LIMIT: 0, or JAIL_CGROUP_CPU_MIN_MILLI .. _MAX_MILLI */
         uint64_t memory_bytes, nproc; /* LIMIT: above 0 */

@@ -5,7 +5,8 @@
  * "type" key. The set is closed: anything else is a protocol violation and the
  * sender is killed.
  *
- *  zygote -> pool   {type: "ready", python: str}              after preloading
+ *  zygote -> pool   {type: "ready", python: str, preloaded: [str]}
+ *                                                             after preloading
  *                   {type: "error", message: str}             preload failed (then exits)
  *                   {type: "spawned", slot: uint, pid: uint}   a worker was forked
  *                   {type: "exit", pid, slot, code, signal, utime_us, stime_us, maxrss_kb}

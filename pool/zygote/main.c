@@ -93,9 +93,16 @@ send_packed(void (*fill)(msgpack_packer *pk, const void *arg), const void *arg)
 static void
 fill_ready(msgpack_packer *pk, const void *arg)
 {
-        msgpack_pack_map(pk, 2);
+        char *const *preloaded = arg;
+        size_t n = strv_length(preloaded);
+
+        msgpack_pack_map(pk, 3);
         proto_pack_key_str(pk, "type", "ready");
-        proto_pack_key_str(pk, "python", arg);
+        proto_pack_key_str(pk, "python", zygote_python_version());
+        proto_pack_str(pk, "preloaded");
+        msgpack_pack_array(pk, n);
+        for (size_t i = 0; i < n; i++)
+                proto_pack_str(pk, preloaded[i]);
 }
 
 static void
@@ -345,10 +352,11 @@ zygote_loop(int sigfd)
 }
 
 static int
-parse_argv(int argc, char **argv, char ***ret_preload, const char **ret_runner_dir)
+parse_argv(int argc, char **argv, char ***ret_preload, bool *ret_if_installed, const char **ret_runner_dir)
 {
         static const struct option opts[] = {
                 {"preload", required_argument, NULL, 'p'},
+                {"preload-if-installed", no_argument, NULL, 'i'},
                 {"runner-dir", required_argument, NULL, 'r'},
                 {"oneshot", no_argument, NULL, 'o'},
                 {},
@@ -364,6 +372,10 @@ parse_argv(int argc, char **argv, char ***ret_preload, const char **ret_runner_d
                         oneshot.on = true;
                         continue;
                 }
+                if (c == 'i') {
+                        *ret_if_installed = true;
+                        continue;
+                }
                 if (c != 'p')
                         return -EINVAL;
                 *ret_preload = strv_free(*ret_preload);
@@ -376,7 +388,9 @@ parse_argv(int argc, char **argv, char ***ret_preload, const char **ret_runner_d
 int
 main(int argc, char **argv)
 {
+        _cleanup_(strv_freep) char **preloaded = NULL;
         char **preload = NULL;
+        bool if_installed = false;
         _cleanup_free_ char *error = NULL;
         const char *datadir = NULL;
         sigset_t mask;
@@ -384,7 +398,7 @@ main(int argc, char **argv)
 
         log_set_ident("vivarium-zygote");
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-        if (parse_argv(argc, argv, &preload, &datadir) < 0) {
+        if (parse_argv(argc, argv, &preload, &if_installed, &datadir) < 0) {
                 (void) send_packed(fill_error, "vivarium-zygote: invalid arguments");
                 return 2;
         }
@@ -403,7 +417,7 @@ main(int argc, char **argv)
                 oneshot.preload = TAKE_PTR(preload);
         }
         if (r >= 0 && !oneshot.on)
-                r = zygote_python_init(datadir, preload, &error);
+                r = zygote_python_init(datadir, preload, if_installed, &preloaded, &error);
         /* Built once here, loaded by every worker: libseccomp takes milliseconds to
          * compile the filter, loading the program takes microseconds. (One-shot:
          * built while the worker starts, see send_filter().) */
@@ -415,7 +429,7 @@ main(int argc, char **argv)
                 (void) send_packed(fill_error, error ? error : "vivarium-zygote: start-up failed");
                 return 1;
         }
-        if (send_packed(fill_ready, zygote_python_version()) < 0)
+        if (send_packed(fill_ready, preloaded) < 0)
                 return 1;
         r = zygote_loop(sigfd);
         strv_free(oneshot.preload);

@@ -15,6 +15,7 @@
 #include "macro.h"
 #include "memlimit.h"
 #include "msg.h"
+#include "parse-util.h"
 #include "python.h"
 
 static PyObject *runner;
@@ -104,10 +105,36 @@ import_runner(const char *datadir, char **ret_error)
         return 0;
 }
 
+/* The names in a list of str, as a NULL-terminated array. */
 static int
-call_preload(char *const *preload, char **ret_error)
+strv_from_list(PyObject *o, char ***ret)
+{
+        Py_ssize_t n = o && PyList_Check(o) ? PyList_GET_SIZE(o) : -1;
+        char **l;
+
+        if (n < 0)
+                return -EINVAL;
+        l = calloc((size_t) n + 1, sizeof(char *));
+        for (Py_ssize_t i = 0; l && i < n; i++) {
+                const char *s = PyUnicode_Check(PyList_GET_ITEM(o, i))
+                                        ? PyUnicode_AsUTF8(PyList_GET_ITEM(o, i))
+                                        : NULL;
+                if (!s || !(l[i] = strdup(s))) {
+                        PyErr_Clear();
+                        l = strv_free(l);
+                }
+        }
+        if (!l)
+                return -ENOMEM;
+        *ret = l;
+        return 0;
+}
+
+static int
+call_preload(char *const *preload, bool if_installed, char ***ret_preloaded, char **ret_error)
 {
         PyObject *list = PyList_New(0), *res = NULL;
+        int r;
 
         for (size_t i = 0; list && preload && preload[i]; i++) {
                 PyObject *s = PyUnicode_FromString(preload[i]);
@@ -116,26 +143,31 @@ call_preload(char *const *preload, char **ret_error)
                 Py_XDECREF(s);
         }
         if (list)
-                res = PyObject_CallMethod(runner, "preload", "O", list);
+                res = PyObject_CallMethod(runner, "preload", "OO", list, if_installed ? Py_True : Py_False);
         Py_XDECREF(list);
         if (!res) {
                 *ret_error = fetch_error(NULL);
                 return -EIO;
         }
+        r = strv_from_list(res, ret_preloaded);
         Py_DECREF(res);
-        return 0;
+        if (r < 0)
+                *ret_error = strdup("preload: the runner did not say what it imported");
+        return r;
 }
 
 int
-zygote_python_init(const char *datadir, char *const *preload, char **ret_error)
+zygote_python_init(const char *datadir, char *const *preload, bool if_installed, char ***ret_preloaded,
+                   char **ret_error)
 {
+        _cleanup_(strv_freep) char **preloaded = NULL;
         PyObject *gc, *res;
         int r = init_interpreter(ret_error);
 
         if (r >= 0)
                 r = import_runner(datadir, ret_error);
         if (r >= 0)
-                r = call_preload(preload, ret_error);
+                r = call_preload(preload, if_installed, &preloaded, ret_error);
         if (r < 0)
                 return r;
         /* Everything allocated so far is shared with every worker: keep the
@@ -150,18 +182,20 @@ zygote_python_init(const char *datadir, char *const *preload, char **ret_error)
                 *ret_error = fetch_error("freezing the garbage collector");
                 return -EIO;
         }
+        *ret_preloaded = TAKE_PTR(preloaded);
         return 0;
 }
 
 int
 zygote_python_init_oneshot(const char *datadir, char *const *preload, char **ret_error)
 {
+        _cleanup_(strv_freep) char **preloaded = NULL;
         int r = init_interpreter(ret_error);
 
         if (r >= 0)
                 r = import_runner(datadir, ret_error);
         if (r >= 0 && preload && preload[0])
-                r = call_preload(preload, ret_error);
+                r = call_preload(preload, false, &preloaded, ret_error);
         return r;
 }
 

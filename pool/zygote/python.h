@@ -3,15 +3,21 @@
 #pragma once
 
 #include <msgpack.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* Initialise CPython, import the runner from datadir, preload modules, freeze
- * the GC. On failure a malloc'd message is returned in *ret_error. */
-int zygote_python_init(const char *datadir, char *const *preload, char **ret_error);
+/* Initialise CPython, import the runner from datadir, preload modules (with
+ * if_installed, skipping those that are not installed), warm up what they
+ * defer (matplotlib's fonts and first draw), freeze the GC. Returns the
+ * modules imported in *ret_preloaded; on failure a malloc'd message in
+ * *ret_error. */
+int zygote_python_init(const char *datadir, char *const *preload, bool if_installed, char ***ret_preloaded,
+                       char **ret_error);
 /* The same for a one-shot worker, which forks nothing: the runner is
  * imported, and the runner's preload() (with what it imports for every
- * run) only if modules were asked for; no GC freeze. */
+ * run) only if modules were asked for (all of them must import); no GC
+ * freeze. */
 int zygote_python_init_oneshot(const char *datadir, char *const *preload, char **ret_error);
 const char *zygote_python_version(void);
 /* Worker side: Python's SIGINT handler (KeyboardInterrupt, as `python -c`

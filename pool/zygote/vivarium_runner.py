@@ -7,7 +7,7 @@ What it is
     owns sockets, fork, the lockdown and the reply encoding; this module owns
     everything that is Python semantics:
 
-    ``preload(modules)``  once, in the zygote, before any fork
+    ``preload(modules, if_installed)``  once, in the zygote, before any fork
     ``warm()``            in each worker right after fork, before a request
     ``reseed()``          in the worker after the lockdown, before ``run``
     ``run(code, ...)``    in the worker: run one request, return a result dict
@@ -34,7 +34,9 @@ Invariants
       matplotlib are optional and only touched if the zygote preloaded them
       or the request imported them.
     * ``preload`` sets MPLBACKEND=Agg and the BLAS/OpenMP thread limits before
-      it imports anything, so the zygote stays single-threaded at fork.
+      it imports anything, so the zygote stays single-threaded at fork; its
+      warm-ups (a first pyplot figure, pandas' formatting) leave no figure
+      open and rcParams as they were.
     * ``warm`` leaves no state a request can see: nothing in ``__main__``, no
       output, no ``linecache`` entry, no pyplot figure, no event loop policy
       change.
@@ -117,13 +119,20 @@ _THREAD_VARS = (
 # zygote: preload
 # --------------------------------------------------------------------------
 
-def preload(modules):
-    """Import ``modules`` in the zygote, before the first fork.
+def preload(modules, if_installed=False):
+    """Import ``modules`` in the zygote, before the first fork; return the
+    names imported, in order.
 
     Environment first: MPLBACKEND=Agg and the BLAS/OpenMP thread variables
     are set before any module of the list is imported, so numpy's BLAS starts
     no thread pool (the zygote must have exactly one thread at fork).  Raises
-    ImportError naming the module if one fails to import.
+    ImportError naming the module if one fails to import -- unless
+    ``if_installed`` (the built-in default list): then a module that is not
+    installed, or whose import fails, is left out and the others still load.
+
+    With pyplot imported, matplotlib's one-time costs are paid here too
+    (_warm_matplotlib), and pandas' first-use imports (_warm_pandas), so that
+    every worker inherits them instead of paying them per request.
     """
     os.environ["MPLBACKEND"] = "Agg"
     for var in _THREAD_VARS:
@@ -136,29 +145,104 @@ def preload(modules):
     for name in _ZYGOTE_MODULES:
         importlib.import_module(name)
 
-    want_mpl = False
+    done = []
     for name in modules:
         if not isinstance(name, str):
             raise TypeError("preload: module names must be str, got %r"
                             % (type(name).__name__,))
         try:
-            importlib.import_module(name)
+            _import_quietly(name)
         except Exception as e:
+            if if_installed:
+                continue
             raise ImportError("preload: cannot import %r: %s: %s"
                               % (name, type(e).__name__, e),
                               name=name) from e
-        if name == "matplotlib" or name.startswith("matplotlib."):
-            want_mpl = True
+        done.append(name)
 
-    if want_mpl:
+    if any(n == "matplotlib" or n.startswith("matplotlib.") for n in done):
         try:
             matplotlib = importlib.import_module("matplotlib")
+            # use() also clears backend_fallback: a run must find the
+            # rcParams that a plain import gives (with MPLBACKEND=Agg).
+            rc = dict(matplotlib.rcParams)
             matplotlib.use("Agg")
+            _restore_rc(matplotlib, rc)
         except Exception as e:
             raise ImportError("preload: cannot select matplotlib's Agg "
                               "backend: %s: %s" % (type(e).__name__, e),
                               name="matplotlib") from e
-    return None
+    # The warm-ups are an optimisation: one that fails costs the requests
+    # time, never the zygote its start.
+    for warm_up, module in ((_warm_matplotlib, "matplotlib.pyplot"),
+                            (_warm_pandas, "pandas")):
+        if module in sys.modules:
+            try:
+                warm_up(sys.modules[module])
+            except Exception:
+                pass
+    return done
+
+
+def _import_quietly(name):
+    """Import ``name`` with matplotlib's font-cache notice kept off stderr
+    (the zygote builds the cache at every start; nobody waits on it)."""
+    import logging
+    fm_log = logging.getLogger("matplotlib.font_manager")
+    level = fm_log.level
+    fm_log.setLevel(logging.ERROR)
+    try:
+        importlib.import_module(name)
+    finally:
+        fm_log.setLevel(level)
+
+
+def _warm_matplotlib(plt):
+    """Draw and save one figure through the path _render takes, then close it.
+
+    What a worker would otherwise pay on its first plot: the font list
+    (font_manager.fontManager, built here and kept in memory: the cache file
+    under MPLCONFIGDIR lives in the zygote's /tmp, which no worker sees),
+    findfont's cached lookups and the FT2Font objects of the default font,
+    the text layout, path and Agg code paths, the lazily imported parts
+    (PIL's PNG encoder, the mathtext parser, tick locators and formatters,
+    legends, collections and patches).  Leaves no figure open and
+    rcParams as they were.
+    """
+    import matplotlib
+    rc = dict(matplotlib.rcParams)
+    try:
+        fig, ax = plt.subplots()
+        ax.plot([0, 1, 2], [0, 1, 4], label="line")
+        ax.scatter([0, 1], [1, 0], label="points")
+        ax.bar([0.5, 1.5], [1, 2], label="bars")
+        ax.set_title("$x^2$")
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.legend()
+        _render(plt, fig.number, 1 << 30)
+    finally:
+        plt.close("all")
+        _restore_rc(matplotlib, rc)
+
+
+def _restore_rc(matplotlib, rc):
+    """Put back the rcParams that changed since ``rc`` was taken, but the
+    backend, which stays the one selected."""
+    changed = {k: v for k, v in rc.items()
+               if k != "backend" and matplotlib.rcParams.get(k) != v}
+    if changed:
+        matplotlib.rcParams.update(changed)
+
+
+def _warm_pandas(pd):
+    """The imports pandas defers to first use: formatting (repr, to_string),
+    describe() and groupby."""
+    df = pd.DataFrame({"a": [1, 2, 3], "b": [0.5, 1.5, 2.5], "c": ["x", "y", "x"]})
+    repr(df)
+    repr(df.describe())
+    repr(df.groupby("c").sum())
+    repr(df["a"])
 
 
 # --------------------------------------------------------------------------

@@ -131,6 +131,15 @@ strv_length(char *const *l)
         return n;
 }
 
+bool
+strv_contains(char *const *l, const char *s)
+{
+        for (; l && *l; l++)
+                if (strcmp(*l, s) == 0)
+                        return true;
+        return false;
+}
+
 int
 parse_module_list(const char *s, char ***ret)
 {

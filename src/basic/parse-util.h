@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -19,3 +20,9 @@ int parse_module_list(const char *s, char ***ret);
 int module_name_is_valid(const char *s);
 char **strv_free(char **l);
 size_t strv_length(char *const *l);
+bool strv_contains(char *const *l, const char *s);
+static inline void
+strv_freep(char ***l)
+{
+        strv_free(*l);
+}

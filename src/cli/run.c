@@ -207,7 +207,9 @@ start_embedded(sd_event *event, const struct run_args *a, struct server **ret_se
                 config.limits.memory_bytes = a->memory_mib << 20;
         if (a->processes > 0)
                 config.limits.nproc = a->processes;
+        /* Lazy: the data stack only when asked for (--preload). */
         config.preload = a->preload;
+        config.preload_if_installed = false;
         config.idle_workers = 1;
         config.max_workers = 1;
         config.queue_limit = 1;

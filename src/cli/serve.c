@@ -33,7 +33,9 @@ static const char serve_help[] =
         "                       $XDG_RUNTIME_DIR/vivarium.sock, or /run/vivarium/vivarium.sock as root);\n"
         "                       a socket passed by systemd (LISTEN_FDS) is served instead\n"
         "      --config FILE    read vivarium.conf(5) from FILE\n"
-        "      --preload MODS   modules the default environment imports (e.g. numpy,json)\n"
+        "      --preload MODS   modules the default environment imports (e.g. numpy,json;\n"
+        "                       default: numpy,pandas,matplotlib.pyplot, those installed;\n"
+        "                       '' for none)\n"
         "      --workers N      warm idle workers to keep (0 to 64)\n"
         "  -h, --help           show this help\n";
 
@@ -163,6 +165,7 @@ cli_service_configure(const struct serve_args *a, struct vivarium_config *c)
         if (a->preload) {
                 c->preload = strv_free(c->preload);
                 c->preload = a->preload;
+                c->preload_if_installed = false;
         }
         /* The embedded pool's own limits; a CPU quota only in the requests, so
          * that one that cannot be applied is refused, not ignored. */

@@ -105,11 +105,11 @@ static const char *const config_sections[] = {"service", "limits", "pool", "envi
 int
 config_init(struct vivarium_config *c)
 {
-        /* An empty list rather than NULL, so that users can walk it without a check. */
-        char **preload = calloc(1, sizeof(char *));
+        char **preload = NULL;
+        int r = parse_module_list(CONFIG_PRELOAD_DEFAULT, &preload);
 
-        if (!preload)
-                return -ENOMEM;
+        if (r < 0)
+                return r;
         *c = (struct vivarium_config){
                 .socket_mode = 0600,
                 .max_connections = 256,
@@ -132,6 +132,7 @@ config_init(struct vivarium_config *c)
                 .queue_limit = 64,
                 .startup_timeout_ms = 60 * 1000,
                 .preload = preload,
+                .preload_if_installed = true,
         };
         return 0;
 }
@@ -484,6 +485,7 @@ config_loader_set_string(struct config_loader *l, const struct config_key *k, co
         if (l->own_preload)
                 strv_free(l->new.preload);
         l->new.preload = list;
+        l->new.preload_if_installed = false;
         l->own_preload = true;
         return 1;
 }

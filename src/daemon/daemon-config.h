@@ -49,8 +49,17 @@ struct vivarium_config {
         bool oneshot; /* no configuration key: one jail for one run (vivarium run, embedded) */
 
         /* [environment.default] */
-        char **preload; /* NULL-terminated module names; empty by default */
+        /* NULL-terminated module names; by default the data stack, whichever of
+         * it is installed (CONFIG_PRELOAD_DEFAULT); "preload =" empties it. */
+        char **preload;
+        /* The list is the default one: a module that is not installed is
+         * skipped. A list someone wrote (file, --preload) must import in full. */
+        bool preload_if_installed;
 };
+
+/* What `vivarium serve` and `vivarium mcp` preload unless told otherwise:
+ * numpy, pandas and pyplot with its Agg backend and font list warmed up. */
+#define CONFIG_PRELOAD_DEFAULT "numpy,pandas,matplotlib.pyplot"
 
 /* Defaults as documented above. */
 int config_init(struct vivarium_config *c);

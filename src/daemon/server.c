@@ -34,6 +34,7 @@ pool_config_from(const struct vivarium_config *c)
 
         pool_config_init(&p);
         p.preload = c->preload;
+        p.preload_if_installed = c->preload_if_installed;
         p.limits = c->limits;
         p.nofile = c->open_files;
         p.fsize_bytes = c->file_size_bytes;

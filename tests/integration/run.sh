@@ -429,6 +429,12 @@ else
     skip "matplotlib: /usr/lib/python3/dist-packages/matplotlib is not installed"
 fi
 
+# The data stack that `vivarium serve` and `vivarium mcp` preload by default
+# is not for the one-shot run: it starts one interpreter for one run, and
+# imports only what the code or --preload asks for.
+expect "the one-shot run preloads nothing of the data stack" 0 $'[]\n' \
+    run -c 'import sys; [m for m in ("numpy", "pandas", "matplotlib") if m in sys.modules]'
+
 if [ -d /usr/lib/python3/dist-packages/numpy ]; then
     expect "--preload json,numpy imports them before the code runs" 0 $'(True, True)\n' \
         run --preload json,numpy -c 'import sys; ("json" in sys.modules, "numpy" in sys.modules)'

@@ -3,8 +3,8 @@
 docs/MCP-NOTES.md).
 
 What execute_python returns, progress, cancellation, log messages and
-concurrency (Execute); the bounds of --config (Config); end of input
-and signals (Lifecycle).
+concurrency (Execute); the bounds of --config (Config); the default
+preload of the data stack (Preload); end of input and signals (Lifecycle).
 
 The shared part (the server under test, the check of every line it writes,
 the TAP runner) and how to run these tests are in mcp_wire.py beside this
@@ -16,6 +16,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -450,6 +451,110 @@ class Config(Base):
         for r in full:
             self.assertTrue(self.text(r["result"]), "the reason is given")
         self.assertServing(s)
+
+
+# The data stack `vivarium mcp` preloads by default, whichever of it is
+# installed for the interpreter the jail runs.
+DATA_STACK = ("numpy", "pandas", "matplotlib.pyplot")
+PYTHON = "/usr/bin/python3"
+
+
+def installed(module):
+    return subprocess.run([PYTHON, "-I", "-c", "import " + module], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode == 0
+
+
+INSTALLED = [m for m in DATA_STACK if installed(m)]
+HAVE_PYPLOT = "matplotlib.pyplot" in INSTALLED
+
+# What a run finds: the data stack in sys.modules, the figures and rcParams
+# matplotlib shows when imported lazily, and the threads of the worker.
+PROBE = """import sys, threading
+mods = [m for m in %r if m in sys.modules]
+mpl = None
+if 'matplotlib' in sys.modules or %r:
+    import matplotlib, matplotlib.pyplot as plt
+    mpl = (plt.get_fignums(), sorted((k, repr(v)) for k, v in matplotlib.rcParams.items()))
+(mods, mpl, threading.active_count())""" % (DATA_STACK, HAVE_PYPLOT)
+
+PLOT = ("import numpy as np\nimport matplotlib.pyplot as plt\n"
+        "plt.plot(np.arange(10))\nNone")
+
+
+@unittest.skipIf(SOCKET, "forwarding to a daemon: its configuration decides")
+class Preload(Base):
+    """The default environment preloads the installed data stack (numpy,
+    pandas, pyplot), warmed up in the zygote; --preload '' and "preload ="
+    turn it off; a module someone names must exist."""
+
+    def probe(self, s):
+        r = s.call("execute_python", {"code": PROBE}, timeout=120)
+        sc = self.assertToolResult(r, LATEST_HANDSHAKE)
+        self.assertEqual(sc["status"], "ok", f"{self.text(r['result'])[:800]}")
+        return eval(sc["value"])
+
+    def ready_with(self, args):
+        s = self.server(args)
+        self.assertIn("result", s.initialize())
+        return s
+
+    def conf(self, text):
+        f = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
+        self.addCleanup(os.unlink, f.name)
+        f.write(text)
+        f.close()
+        os.chmod(f.name, 0o644)
+        return f.name
+
+    def test_default_preloads_the_data_stack(self):
+        mods, mpl, threads = self.probe(self.ready_with(["--workers", "2"]))
+        self.assertEqual(mods, INSTALLED, "the installed part of the data stack, nothing missing")
+        self.assertEqual(threads, 1, "the worker (and so the zygote) has one thread")
+        if HAVE_PYPLOT:
+            self.assertEqual(mpl[0], [], "no figure of the zygote's warm-up is left open")
+
+    def test_off_with_empty_preload(self):
+        for args in (["--workers", "1", "--preload", ""],
+                     ["--workers", "1", "--config", self.conf("[environment.default]\npreload =\n")]):
+            with self.subTest(args=args):
+                mods, _, _ = self.probe(self.ready_with(args))
+                self.assertEqual([m for m in mods if m != "matplotlib.pyplot"], [],
+                                 "nothing of the data stack but what the probe imports")
+
+    @unittest.skipUnless(HAVE_PYPLOT, "matplotlib is not installed")
+    def test_rcparams_as_a_plain_import(self):
+        warm = self.probe(self.ready_with(["--workers", "1"]))
+        cold = self.probe(self.ready_with(["--workers", "1", "--preload", ""]))
+        self.assertEqual(warm[1], cold[1], "figures and rcParams as a lazy import shows them")
+
+    @unittest.skipUnless(HAVE_PYPLOT, "matplotlib is not installed")
+    def test_plot_returns_a_png_and_nothing_leaks(self):
+        s = self.ready_with(["--workers", "2"])
+        for _ in range(3):
+            r = s.call("execute_python", {"code": PLOT}, timeout=120)
+            sc = self.assertToolResult(r, LATEST_HANDSHAKE)
+            self.assertEqual(sc["status"], "ok", f"{self.text(r['result'])[:800]}")
+            images = [b for b in r["result"]["content"] if b["type"] == "image"]
+            self.assertEqual(len(images), 1, "the one figure comes back")
+            self.assertEqual(images[0].get("mimeType"), "image/png")
+            png = base64.b64decode(images[0]["data"], validate=True)
+            self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
+            self.assertGreater(len(png), 1000, "a drawn figure, not an empty image")
+        r = s.call("execute_python", {"code": "import matplotlib.pyplot as plt\n"
+                                              "(plt.get_fignums(), plt.figure().number)"})
+        self.assertEqual(self.assertToolResult(r, LATEST_HANDSHAKE)["value"], "([], 1)",
+                         "a run after a plot finds no figure of it")
+
+    def test_named_module_that_does_not_exist_is_an_error(self):
+        for args in (["--workers", "1", "--preload", "json,no_such_module_vivarium"],
+                     ["--workers", "1", "--config",
+                      self.conf("[environment.default]\npreload = json, no_such_module_vivarium\n")]):
+            with self.subTest(args=args):
+                s = self.ready_with(args)
+                r = s.call("execute_python", {"code": "1"}, timeout=120)
+                self.assertIs(r["result"].get("isError"), True, f"{r!r:.400}")
+                self.assertIn("no_such_module_vivarium", self.text(r["result"]),
+                              "the error names the module that does not import")
 
 
 class Lifecycle(Base):

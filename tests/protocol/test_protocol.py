@@ -23,6 +23,7 @@ With VIVARIUM_TAP=1 and run as a script, results are printed as TAP.
 import os
 import socket
 import struct
+import subprocess
 import sys
 import time
 import traceback
@@ -42,6 +43,13 @@ SMALL_MAX_TIMEOUT_MS = 5000
 SMALL_DEFAULT_TIMEOUT_MS = 1000
 SMALL_QUEUE_LIMIT = 2
 SMALL_PRELOAD = "colorsys"
+# What the default environment preloads: the part of the data stack that is
+# installed for the jail's interpreter.
+DATA_STACK = ("numpy", "pandas", "matplotlib.pyplot")
+DATA_STACK_INSTALLED = [m for m in DATA_STACK
+                        if subprocess.run(["/usr/bin/python3", "-I", "-c", "import " + m],
+                                          stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL).returncode == 0]
 MAX_FRAME = 16 << 20  # the default max_frame
 OUTPUT_BYTES = 1 << 20  # the default output cap per stream
 
@@ -1061,12 +1069,23 @@ class TestStatus(Base):
         st = self.client().status()
         env = st["environments"][0]
         self.assertEqual(env["queue_limit"], 64)
-        self.assertEqual(env["preload"], [])
-
-    def test_becomes_ready(self):
         ok, st = wait_status(self.path, lambda s: s["environments"][0]["state"] == "ready", 60)
         self.assertTrue(ok, f"the default environment is not ready: {st!r:.500}")
-        self.assertGreaterEqual(st["environments"][0]["idle_workers"], 1)
+        self.assertEqual(st["environments"][0]["preload"], DATA_STACK_INSTALLED,
+                         "ready, the default environment names the part of the data stack it imported")
+
+    def test_default_preload_reaches_the_run(self):
+        r = self.run_code("import sys, threading\n"
+                          f"([m for m in {DATA_STACK!r} if m in sys.modules], threading.active_count())")
+        self.assertEqual(r["status"], "ok", f"{r!r:.500}")
+        self.assertEqual(r["value"], repr((DATA_STACK_INSTALLED, 1)))
+
+    def test_becomes_ready(self):
+        # Ready, and a warm worker within the same minute: the workers that
+        # earlier tests used up are refilled by forks of the zygote.
+        ok, st = wait_status(self.path, lambda s: s["environments"][0]["state"] == "ready"
+                             and s["environments"][0]["idle_workers"] >= 1, 60)
+        self.assertTrue(ok, f"the default environment is not ready with a warm worker: {st!r:.500}")
 
     def test_counters(self):
         c = self.client()

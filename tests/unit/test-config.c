@@ -102,6 +102,7 @@ expect_same(const struct vivarium_config *a, const struct vivarium_config *b)
         cr_assert_eq(strv_length(a->preload), strv_length(b->preload));
         for (size_t i = 0; a->preload[i]; i++)
                 cr_expect_str_eq(a->preload[i], b->preload[i]);
+        cr_expect_eq(a->preload_if_installed, b->preload_if_installed);
 }
 
 Test(parse_size, accepts_digits_and_binary_suffixes)
@@ -170,8 +171,12 @@ Test(config, defaults)
         cr_expect_eq(c.max_workers, 8);
         cr_expect_eq(c.queue_limit, 64);
         cr_expect_eq(c.startup_timeout_ms, 60000);
-        cr_assert_not_null(c.preload);
-        cr_expect_null(c.preload[0]);
+        /* The data stack, whichever of it is installed. */
+        cr_assert_eq(strv_length(c.preload), 3);
+        cr_expect_str_eq(c.preload[0], "numpy");
+        cr_expect_str_eq(c.preload[1], "pandas");
+        cr_expect_str_eq(c.preload[2], "matplotlib.pyplot");
+        cr_expect(c.preload_if_installed);
         cr_expect_eq(config_validate(&c, &error), 0);
         config_done(&c);
         cr_expect_null(c.socket_path);
@@ -236,6 +241,29 @@ Test(config, every_key_parsed)
         cr_assert_eq(strv_length(c.preload), 2);
         cr_expect_str_eq(c.preload[0], "numpy");
         cr_expect_str_eq(c.preload[1], "json");
+        cr_expect_not(c.preload_if_installed, "a list someone wrote must import in full");
+        config_done(&c);
+}
+
+Test(config, preload_empty_turns_the_default_off)
+{
+        struct vivarium_config c;
+
+        load_ok(&c, "[environment.default]\npreload =\n");
+        cr_assert_not_null(c.preload);
+        cr_expect_null(c.preload[0]);
+        cr_expect_not(c.preload_if_installed);
+        config_done(&c);
+
+        load_ok(&c, "[environment.default]\npreload = , ,\n");
+        cr_assert_not_null(c.preload);
+        cr_expect_null(c.preload[0], "only separators: empty too");
+        config_done(&c);
+
+        /* A file that does not mention preload keeps the default. */
+        load_ok(&c, "[pool]\nidle_workers = 1\n");
+        cr_expect_eq(strv_length(c.preload), 3);
+        cr_expect(c.preload_if_installed);
         config_done(&c);
 }
 

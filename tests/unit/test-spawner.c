@@ -79,12 +79,13 @@ Test(request, zygote_kill_cgroup_uncgroup_parse)
         struct packet p;
         int fd = some_fd();
 
-        begin(&p, 5, "zygote");
+        begin(&p, 6, "zygote");
         proto_pack_key_uint(&p.pk, "id", 7);
         proto_pack_str(&p.pk, "preload");
         msgpack_pack_array(&p.pk, 2);
         proto_pack_str(&p.pk, "json");
         proto_pack_str(&p.pk, "os.path");
+        proto_pack_key_bool(&p.pk, "preload_if_installed", true);
         proto_pack_key_uint(&p.pk, "tmp_bytes", 1 << 20);
         proto_pack_key_uint(&p.pk, "workspace_bytes", 2 << 20);
         cr_assert_eq(parse(&p, -EBADF, &rq), 0);
@@ -92,6 +93,7 @@ Test(request, zygote_kill_cgroup_uncgroup_parse)
         cr_expect_eq(rq.id, 7);
         cr_expect_str_eq(rq.preload[1], "os.path");
         cr_expect_null(rq.preload[2]);
+        cr_expect(rq.preload_if_installed);
         spawner_request_done(&rq);
 
         begin(&p, 2, "kill");
@@ -223,11 +225,12 @@ Test(request, malformed_or_out_of_bounds)
         proto_pack_key_uint(&p.pk, "id", 7);
         cr_expect_eq(parse(&p, -EBADF, &rq), -EBADMSG, "an unknown type");
 
-        begin(&p, 5, "zygote");
+        begin(&p, 6, "zygote");
         proto_pack_key_uint(&p.pk, "id", 7);
         proto_pack_str(&p.pk, "preload");
         msgpack_pack_array(&p.pk, 1);
         proto_pack_str(&p.pk, "os; import x");
+        proto_pack_key_bool(&p.pk, "preload_if_installed", false);
         proto_pack_key_uint(&p.pk, "tmp_bytes", 1);
         proto_pack_key_uint(&p.pk, "workspace_bytes", 1);
         cr_expect_eq(parse(&p, -EBADF, &rq), -EBADMSG, "a preload entry that is no module name");

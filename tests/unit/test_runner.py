@@ -641,9 +641,18 @@ class RunTest(unittest.TestCase):
         self.assertTrue(np and js and aio)
         self.assertEqual((stdout, stderr), (b"", b""))
 
-    def test_preload_returns_none(self):
-        out, _, _ = drive("out = R.preload(['json'])")
-        self.assertIsNone(out)
+    def test_preload_returns_what_it_imported(self):
+        out, _, _ = drive("out = R.preload(['json', 'os.path'])")
+        self.assertEqual(out, ["json", "os.path"])
+
+    def test_preload_if_installed_skips_what_is_missing(self):
+        out, stdout, stderr = drive("""
+            out = (R.preload(["json", "no_such_module_vivarium", "os.no_such",
+                              "csv"], True),
+                   "no_such_module_vivarium" in sys.modules)
+        """)
+        self.assertEqual(out, (["json", "csv"], False))
+        self.assertEqual((stdout, stderr), (b"", b""))
 
     def test_preload_import_error_names_module(self):
         out, _, _ = drive("""
@@ -656,6 +665,40 @@ class RunTest(unittest.TestCase):
         self.assertIsNotNone(out)
         self.assertIn("no_such_module_vivarium", out[0])
         self.assertEqual(out[1], "no_such_module_vivarium")
+
+    @unittest.skipUnless(HAVE_MPL, "matplotlib not installed")
+    def test_preload_pyplot_warms_up_and_leaves_nothing_behind(self):
+        # What a run sees after the warm-up in the zygote: no figure, the
+        # rcParams a plain import gives, one thread, a figure numbered 1,
+        # and the font list already in memory.
+        probe = """
+            import threading
+            import matplotlib
+            import matplotlib.pyplot as plt
+            rc = {k: repr(v) for k, v in matplotlib.rcParams.items()}
+            fm = sys.modules.get("matplotlib.font_manager")
+            out = (plt.get_fignums(), rc, threading.active_count(),
+                   len(os.listdir("/proc/self/task")),
+                   plt.figure().number, fm is not None and
+                   "fontManager" in vars(fm))
+        """
+        warm, stdout, stderr = drive("R.preload(['matplotlib.pyplot'])\n"
+                                     + textwrap.dedent(probe))
+        plain, _, _ = drive("os.environ['MPLBACKEND'] = 'Agg'\n"
+                            + textwrap.dedent(probe))
+        self.assertEqual(warm[0], [])
+        self.assertEqual(warm[1], plain[1])
+        self.assertEqual(warm[2:], (1, 1, 1, True))
+        self.assertEqual((stdout, stderr), (b"", b""))
+
+    @unittest.skipUnless(HAVE_MPL, "matplotlib not installed")
+    def test_preload_pyplot_figure_captured_after_warm_up(self):
+        out, _, _ = drive("""
+            R.preload(["matplotlib.pyplot"])
+            r = R.run("import matplotlib.pyplot as plt\\nplt.plot([1, 3])\\nNone")
+            out = (r["status"], len(r["images"]), r["images"][0][:8])
+        """)
+        self.assertEqual(out, ("ok", 1, b"\x89PNG\r\n\x1a\n"))
 
     @unittest.skipUnless(HAVE_MPL, "matplotlib not installed")
     def test_preload_matplotlib_selects_agg(self):
