@@ -12,10 +12,16 @@ neighbour on a virtual machine) falls on every subject alike. It measures:
 * throughput at concurrency 8 for a fixed time, from 8 client processes with
   one connection each (the client's own CPU use is reported, so that a
   saturated client is visible);
-* cold start: `vivarium run -c 1+1` from process start to result, and daemon
-  start to first result;
+* the plot (numpy and pyplot imported, one line plotted, the figure returned
+  as a PNG) through the default daemon and `vivarium mcp` with no options,
+  which preload the data stack, and through a daemon and `vivarium mcp`
+  with `--preload ''`;
+* cold start: `vivarium run -c 1+1` from process start to result, daemon
+  start to first result, `vivarium mcp` with and without the default
+  preload to its first result;
 * memory: RSS of the zygote and private memory of each idle warm worker
-  (/proc/PID/smaps_rollup of the daemon's descendants);
+  (/proc/PID/smaps_rollup of the daemon's descendants), with the data
+  stack preloaded and without;
 * the peers present on the machine, on the same workloads, in batches that
   alternate with ours: python3 -c, bubblewrap, firejail, unshare(1), and
   Pyodide in Node when bench/node_modules/pyodide is present.
@@ -74,18 +80,35 @@ class Workload:
     globals, hence the `import numpy`: a dictionary lookup in sys.modules.
     """
 
-    def __init__(self, key, code, script, expect, needs_numpy):
+    def __init__(self, key, code, script, expect, needs_numpy, needs=None, images=None,
+                 max_runs=None):
         self.key = key
         self.code = code
         self.script = script
         self.expect = expect
         self.needs_numpy = needs_numpy
+        self.needs = (needs or ("numpy",)) if needs_numpy else ()  # modules it imports
+        self.images = images  # PNGs a vivarium result must carry; None: not checked
+        self.max_runs = max_runs  # at most this many samples per subject
 
+
+# The first call of a data-analysis user: numpy and pyplot imported, one line
+# plotted, the figure returned as a PNG. vivarium captures the open figure
+# itself (bbox_inches="tight", dpi 100); the peers save it the same way and
+# print 1 when they got a PNG.
+PLOT_CODE = ("import numpy as np\nimport matplotlib.pyplot as plt\n"
+             "plt.plot(np.arange(10))\nlen(plt.get_fignums())")
+PLOT_SCRIPT = ("import io, numpy as np, matplotlib; matplotlib.use('Agg'); "
+               "import matplotlib.pyplot as plt; plt.plot(np.arange(10)); b = io.BytesIO(); "
+               "plt.gcf().savefig(b, format='png', dpi=100, bbox_inches='tight'); "
+               "print(int(b.getvalue().startswith(b'\\x89PNG')))")
 
 WORKLOADS = [
     Workload("1+1", "1+1", "print(1+1)", "2", False),
     Workload("numpy", "import numpy\nint(numpy.arange(10).sum())",
              "import numpy; print(int(numpy.arange(10).sum()))", "45", True),
+    Workload("plot", PLOT_CODE, PLOT_SCRIPT, "1", True, needs=("numpy", "matplotlib"), images=1,
+             max_runs=300),
 ]
 
 
@@ -243,10 +266,13 @@ vivarium_client = None
 connect = Connection
 
 
-def result_ok(res, expect):
-    """A `run` result is counted only when it is right, not just answered."""
+def result_ok(res, expect, images=None):
+    """A `run` result is counted only when it is right, not just answered:
+    the value, and the number of PNGs when the workload returns figures."""
     if expect is None:
         return True
+    if images is not None and len(res.get("images") or ()) != images:
+        return False
     return res.get("status") == "ok" and res.get("value") == expect
 
 
@@ -265,6 +291,7 @@ def _sleep_until(t):
 def _job_rpc(spec, end):
     conn = connect(spec["socket"])
     method, params, expect = spec["method"], spec.get("params"), spec["expect"]
+    images = spec.get("images")
     count, last, errors, lat = 0, None, collections.Counter(), []
     try:
         while time.monotonic() < end:
@@ -275,7 +302,7 @@ def _job_rpc(spec, end):
                 errors["rpc error %s" % e.code] += 1
                 continue
             t1 = time.perf_counter()
-            if result_ok(res, expect):
+            if result_ok(res, expect, images):
                 count += 1
                 last = time.monotonic()
                 lat.append(t1 - t0)
@@ -392,7 +419,7 @@ class Daemon:
                 self.argv += ["--workers", str(workers)]
             else:
                 self.notes.append("serve has no --workers; daemon default used")
-        if preload:
+        if preload is not None:  # "" turns the default preload off
             if "--preload" not in serve_help:
                 raise DaemonError("serve has no --preload")
             self.argv += ["--preload", preload]
@@ -566,7 +593,7 @@ class DaemonSubject(Subject):
                     conn.close()
                 break
             t1 = time.perf_counter()
-            if result_ok(res, expect):
+            if result_ok(res, expect, wl.images if self.method == "run" else None):
                 out.append(t1 - t0)
                 if isinstance(res.get("wall_ms"), (int, float)):
                     self.server_wall[wl.key].append(res["wall_ms"] / 1e3)
@@ -576,7 +603,8 @@ class DaemonSubject(Subject):
 
     def tp_spec(self, wl):
         return {"kind": "rpc", "socket": self.daemons[wl.key].sock, "method": self.method,
-                "params": self._params(wl), "expect": self._expect(wl)}
+                "params": self._params(wl), "expect": self._expect(wl),
+                "images": wl.images if self.method == "run" else None}
 
     def close(self):
         for c in self.conns.values():
@@ -833,7 +861,7 @@ def measure_latency(wl, anchor, others, args, log):
     failures = {s.key: collections.Counter() for s in [anchor] + others}
     spent = {s.key: 0.0 for s in others}
     slots = args.rounds * max(1, len(others))
-    anchor_batches = iter(distribute(anchor.runs(args), slots))
+    anchor_batches = iter(distribute(runs_of(anchor, wl, args), slots))
     anchor.sample(wl, args.warmup if isinstance(anchor, DaemonSubject) else 1)
     if isinstance(anchor, DaemonSubject):
         anchor.server_wall[wl.key] = []
@@ -846,7 +874,7 @@ def measure_latency(wl, anchor, others, args, log):
                 failures[anchor.key] += bad
                 if o is None:
                     continue
-                n = other_batch(o, r, args, len(samples[o.key]), spent[o.key])
+                n = other_batch(o, r, args, len(samples[o.key]), spent[o.key], wl)
                 if n:
                     t0 = time.monotonic()
                     got, bad = o.sample(wl, n)
@@ -864,12 +892,17 @@ def measure_latency(wl, anchor, others, args, log):
     return out
 
 
-def other_batch(o, r, args, have, spent):
+def runs_of(subject, wl, args):
+    n = subject.runs(args)
+    return min(n, wl.max_runs) if wl.max_runs else n
+
+
+def other_batch(o, r, args, have, spent, wl):
     if o.single_batch:
-        return o.runs(args) if r == args.rounds // 2 else 0
+        return runs_of(o, wl, args) if r == args.rounds // 2 else 0
     if spent > args.budget and have >= 3:
         return 0
-    return distribute(o.runs(args), args.rounds)[r]
+    return distribute(runs_of(o, wl, args), args.rounds)[r]
 
 
 # --------------------------------------------------------------------------
@@ -1156,17 +1189,22 @@ def machine_info(exe):
 # Report
 
 
-def ratios(lat, tp, anchor_key, cold_key, ours):
+def ratios(lat, tp, anchor_key, cold_key, ours, extra=None):
     """Lines 'peer p50 / vivarium p50 = Nx' (>1: vivarium faster) and
-    'vivarium req/s / peer req/s = Nx'."""
+    'vivarium req/s / peer req/s = Nx'; latency against `extra` (the MCP
+    face) too."""
     out = []
     for wl_key, subjects in lat.items():
         base = (subjects.get(anchor_key) or {}).get("stats")
         cold = (subjects.get(cold_key) or {}).get("stats")
+        more = (subjects.get(extra) or {}).get("stats") if extra else None
         for key, r in subjects.items():
             s = r["stats"]
             if key in ours or not s:
                 continue
+            if more and key != "pyodide-warm":
+                out.append({"workload": wl_key, "what": "latency p50", "peer": key,
+                            "against": extra, "ratio": s["p50"] / more["p50"]})
             if base:
                 out.append({"workload": wl_key, "what": "latency p50", "peer": key,
                             "against": anchor_key, "ratio": s["p50"] / base["p50"]})
@@ -1242,6 +1280,12 @@ def print_report(doc, labels):
         if s:
             p("  vivarium run (%s), process start to result: p50 %s ms over %d runs"
               % (wl_key, fmt_ms(s["p50"]), s["n"]))
+    for key, what in (("mcp_cold_start", "vivarium mcp"),
+                      ("mcp_cold_start_lazy", "vivarium mcp --preload ''")):
+        s = doc.get(key)
+        if s:
+            p("  %s, process start to first execute_python result (1+1): p50 %s ms over %d starts"
+              % (what, fmt_ms(s["p50"]), s["n"]))
     p()
     p("Memory (idle; KiB = 1024 bytes)")
     for name, mem in doc["memory"].items():
@@ -1341,14 +1385,28 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+def module_present(name, _known={}):
+    if name not in _known:
+        _known[name] = subprocess.run([PYTHON, "-c", "import " + name],
+                                      capture_output=True).returncode == 0
+    return _known[name]
+
+
 def numpy_present():
-    return subprocess.run([PYTHON, "-c", "import numpy"], capture_output=True).returncode == 0
+    return module_present("numpy")
+
+
+def workload_runs(wl):
+    return all(module_present(m) for m in wl.needs)
 
 
 def start_daemons(args, exe, tmpdir, doc):
-    """The default daemon and, with numpy installed, one with numpy preloaded.
-    Returns {workload key: Daemon or None}."""
+    """The default daemon (which preloads the data stack that is installed),
+    and with numpy installed one with numpy preloaded, and with matplotlib
+    one with the default preload turned off (--preload ''), for the plot.
+    Returns {workload key: Daemon or None}; "plot-lazy" is the last one."""
     daemons = {wl.key: None for wl in WORKLOADS}
+    daemons["plot-lazy"] = None
     help_text = serve_help(exe)
     if help_text is None:
         doc["skipped"]["vivarium serve"] = "`vivarium serve --help` fails: no daemon in this build"
@@ -1359,6 +1417,11 @@ def start_daemons(args, exe, tmpdir, doc):
         wanted.append(("numpy", "numpy", "numpy"))
     else:
         doc["skipped"]["numpy daemon"] = "numpy is not installed for " + PYTHON
+    plot = next(wl for wl in WORKLOADS if wl.key == "plot")
+    if workload_runs(plot):
+        wanted.append(("lazy", "", "plot-lazy"))
+    else:
+        doc["skipped"]["plot workload"] = "numpy or matplotlib is not installed for " + PYTHON
     for name, preload, wl_key in wanted:
         try:
             d, timing = start_daemon(args, exe, tmpdir, name, help_text, preload, log)
@@ -1368,6 +1431,7 @@ def start_daemons(args, exe, tmpdir, doc):
             continue
         doc["daemon_start"][name] = timing
         daemons[wl_key] = d
+    daemons["plot"] = daemons["1+1"]
     return daemons
 
 
@@ -1391,9 +1455,17 @@ def run_bench(args, exe, tmpdir, pool, doc):
         for o in (oneshot, found):
             if not o.skip_reason(wl) and o.probe(wl):
                 log("  %s cannot run %s: %s" % (o.short, wl.key, o.broken[wl.key]))
-    mcp = mcp_subject.make_subject(Subject, exe, "numpy",
+    lazy = DaemonSubject("vivarium-lazy", "vivarium serve --preload '', run",
+                         "vivarium --preload ''", {"plot": daemons["plot-lazy"]},
+                         workloads=("plot",))
+    # The MCP face as the README configures it (no options: the data stack
+    # preloaded), with numpy named for the numpy workload like its daemon;
+    # and with the default preload off, for the plot.
+    mcp = mcp_subject.make_subject(Subject, exe, lambda wl: "numpy" if wl.key == "numpy" else None,
                                    args.workers or 2)
-    subjects = [anchor, ping, oneshot, found, mcp] + peers
+    mcp_lazy = mcp_subject.make_subject(Subject, exe, lambda wl: "", args.workers or 2,
+                                        key="vivarium-mcp-lazy", workloads=("plot",))
+    subjects = [anchor, ping, lazy, oneshot, found, mcp, mcp_lazy] + peers
     labels = {s.key: s.label for s in subjects}
     labels.update({s.key + ":short": s.short for s in subjects})
     doc["subjects"] = {s.key: {"label": s.label, "short": s.short, "ours": s.ours,
@@ -1401,10 +1473,12 @@ def run_bench(args, exe, tmpdir, pool, doc):
                                "argv": getattr(s, "argv", None)} for s in subjects}
     try:
         for wl in WORKLOADS:
-            if wl.needs_numpy and not numpy_present():
+            if not workload_runs(wl):
                 continue
-            measure_workload(wl, anchor, [ping, oneshot, found, mcp] + peers, pool, args, doc)
-        for name, d in (("default", daemons["1+1"]), ("numpy", daemons["numpy"])):
+            measure_workload(wl, anchor, [ping, lazy, oneshot, found, mcp, mcp_lazy] + peers, pool,
+                             args, doc)
+        for name, d in (("default", daemons["1+1"]), ("numpy", daemons["numpy"]),
+                        ("lazy", daemons["plot-lazy"])):
             if d:
                 doc["memory"][name] = measure_memory_safe(d)
                 doc["status"][name] = status_safe(d)
@@ -1415,16 +1489,19 @@ def run_bench(args, exe, tmpdir, pool, doc):
     finally:
         anchor.close()
         ping.close()
+        lazy.close()
         mcp.close()
+        mcp_lazy.close()
         for d in daemons.values():
             if d:
                 d.stop()
     log("MCP face: cold start")
-    cold = mcp_subject.cold_start(exe)
-    doc["mcp_cold_start"] = summarize(cold) if cold else None
-    if cold:
-        log("  `vivarium mcp` start to first execute_python result: p50 %s" %
-            fmt_ms(doc["mcp_cold_start"]["p50"]))
+    for key, preload, what in (("mcp_cold_start", None, "`vivarium mcp`"),
+                               ("mcp_cold_start_lazy", "", "`vivarium mcp --preload ''`")):
+        cold = mcp_subject.cold_start(exe, preload=preload)
+        doc[key] = summarize(cold) if cold else None
+        if cold:
+            log("  %s start to first execute_python result: p50 %s" % (what, fmt_ms(doc[key]["p50"])))
     return labels, daemons
 
 
@@ -1496,7 +1573,8 @@ def main(argv):
         shutil.rmtree(tmpdir, ignore_errors=True)
     doc["loadavg_at_end"] = os.getloadavg()
     ours = {k for k, v in doc["subjects"].items() if v["ours"]}
-    doc["ratios"] = ratios(doc["latency"], doc["throughput"], "vivarium", "vivarium-run", ours)
+    doc["ratios"] = ratios(doc["latency"], doc["throughput"], "vivarium", "vivarium-run", ours,
+                           extra="vivarium-mcp")
     print_report(doc, labels)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:

@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """The MCP face in the benchmark: `execute_python` round trips over stdio.
 
-One `vivarium mcp` process per workload (numpy preloaded for the numpy
-workload, like the numpy daemon), spoken to in the stateless era
+One `vivarium mcp` process per workload (with no options, as the README
+configures it, so the installed data stack is preloaded; numpy named for
+the numpy workload, like the numpy daemon; a second subject with
+`--preload ''` for the plot), spoken to in the stateless era
 (2026-07-28): each sample is one tools/call with the _meta envelope, timed
 from the write of the request line to the read of its response line, as an
 MCP host would see it. Kept apart from bench.py, which imports it.
@@ -25,7 +27,7 @@ class McpServer:
 
     def __init__(self, exe, preload=None, workers=2, timeout=120.0):
         argv = [exe, "mcp", "--workers", str(workers)]
-        if preload:
+        if preload is not None:  # "" turns the default preload off
             argv += ["--preload", preload]
         self.timeout = timeout
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -75,26 +77,34 @@ class McpServer:
             self.proc.wait()
 
 
-def make_subject(base, exe, numpy_preload, workers):
+def make_subject(base, exe, preload_for, workers, key="vivarium-mcp", workloads=None):
     """A bench Subject (base is bench.Subject) measuring the MCP face, with
-    as many warm workers as the daemons it is compared with."""
+    as many warm workers as the daemons it is compared with. preload_for(wl)
+    is the --preload of the server for a workload (None: no option, the
+    default); workloads, when given, the keys it runs."""
+    lazy = key.endswith("-lazy")
 
     class McpSubject(base):
         ours = True
-        key = "vivarium-mcp"
-        label = "vivarium mcp, execute_python over stdio"
-        short = "vivarium mcp"
 
         def __init__(self):
+            self.key = key
+            self.label = ("vivarium mcp --preload '', execute_python" if lazy
+                          else "vivarium mcp, execute_python over stdio")
+            self.short = "vivarium mcp --preload ''" if lazy else "vivarium mcp"
             self.servers = {}
 
         def runs(self, args):
             return args.requests
 
+        def skip_reason(self, wl):
+            if workloads is not None and wl.key not in workloads:
+                return "measured on the %s workload only" % "/".join(workloads)
+            return None
+
         def _server(self, wl):
             if wl.key not in self.servers:
-                s = McpServer(exe, preload=numpy_preload if wl.needs_numpy else None,
-                              workers=workers)
+                s = McpServer(exe, preload=preload_for(wl), workers=workers)
                 # Wait for the pool: the first call pays the zygote's start.
                 s.execute("None")
                 self.servers[wl.key] = s
@@ -114,7 +124,8 @@ def make_subject(base, exe, numpy_preload, workers):
                     bad["call: %s" % e] = bad.get("call: %s" % e, 0) + 1
                     break
                 t1 = time.perf_counter()
-                if sc and sc.get("status") == "ok" and sc.get("value") == wl.expect:
+                if (sc and sc.get("status") == "ok" and sc.get("value") == wl.expect
+                        and (wl.images is None or sc.get("images") == wl.images)):
                     out.append(t1 - t0)
                 else:
                     key = "status %s" % (sc or {}).get("status")
@@ -129,13 +140,14 @@ def make_subject(base, exe, numpy_preload, workers):
     return McpSubject()
 
 
-def cold_start(exe, runs=5):
-    """Seconds from starting `vivarium mcp` to the first execute_python
-    result (1+1), as a host that starts the server per session sees it."""
+def cold_start(exe, runs=5, preload=None):
+    """Seconds from starting `vivarium mcp` (with --preload PRELOAD unless
+    None) to the first execute_python result (1+1), as a host that starts
+    the server per session sees it."""
     samples = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        s = McpServer(exe)
+        s = McpServer(exe, preload=preload)
         try:
             sc = s.execute("1+1")
             if sc and sc.get("value") == "2":
