@@ -50,7 +50,11 @@ VIVARIUM = os.environ.get("VIVARIUM") or "vivarium"
 # (`vivarium mcp --socket`) instead of running a pool of their own; the tests
 # of the pool's own processes and configuration are skipped.
 SOCKET = os.environ.get("VIVARIUM_TEST_SOCKET")
-MCP_ARGS = ["--socket", SOCKET] if SOCKET else ["--workers", "4"]
+# Without the data stack the default would preload: these tests time calls
+# (timeouts, progress) from a server's start, and a zygote importing numpy,
+# pandas and matplotlib takes seconds on a loaded machine. The default
+# preload has tests of its own (test_mcp_execute.Preload).
+MCP_ARGS = ["--socket", SOCKET] if SOCKET else ["--workers", "4", "--preload", ""]
 
 HANDSHAKE_VERSIONS = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]
 LATEST_HANDSHAKE = "2025-11-25"

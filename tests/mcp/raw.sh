@@ -5,7 +5,8 @@
 # tests/mcp/test_mcp_execute.py (both import tests/mcp/mcp_wire.py) with
 # Debian's interpreter against the test install's binary, one after the
 # other, and passes their TAP lines through, renumbered into one stream.
-# Every test there starts its own `vivarium mcp --workers 4` with pipes:
+# Every test there starts its own `vivarium mcp --workers 4 --preload ''`
+# (the Preload tests: with the default preload) with pipes:
 # stdout hygiene, the handshake of each revision, the stateless era
 # (2026-07-28), malformed input, batches (test_mcp_protocol.py);
 # execute_python's results, progress, cancellation, concurrency, EOF and
@@ -41,7 +42,8 @@ declare -A CORE=(
 Handshake.test_ping_while_running Stateless.test_discover Stateless.test_tools_list_and_call
 Malformed.test_parse_errors"
     [test_mcp_execute]="Execute.test_value Execute.test_exception Execute.test_timeout
-Execute.test_cancel Execute.test_concurrency Lifecycle.test_eof Lifecycle.test_sigterm"
+Execute.test_cancel Execute.test_concurrency Lifecycle.test_eof Lifecycle.test_sigterm
+Preload.test_default_preloads_the_data_stack Preload.test_plot_returns_a_png_and_nothing_leaks"
 )
 # The tests run again through `vivarium mcp --socket`, by module.
 declare -A FORWARD=(

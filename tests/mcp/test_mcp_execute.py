@@ -350,6 +350,8 @@ output = 4K
 idle_workers = 1
 max_workers = 1
 queue = 1
+[environment.default]
+preload =
 """
 
 
