@@ -285,7 +285,8 @@ while True:
     try:
         os.fork()
     except OSError as e:
-        print("limited", type(e).__name__)
+        # One write per line: many processes print at once.
+        print("limited", type(e).__name__, flush=True)
         break'
 verdict "fork bomb hits the process limit (EAGAIN) and the run ends" eval \
     '{ [ "$rc" = 0 ] || [ "$rc" = 1 ] || [ "$rc" = 124 ]; } && [ "$ms" -lt 15000 ] &&
