@@ -348,9 +348,10 @@ SPIN='import time
 t = time.monotonic()
 while time.monotonic() - t < 1.0:
     pass
-round(time.process_time() / (time.monotonic() - t), 2)'
-# cpu_share VALUE_LINE: the run's CPU time over its wall time, in hundredths.
-cpu_share() { local v=${1%$NL}; v=${v/./}; echo $((10#${v:-0})); }
+round(100 * time.process_time() / (time.monotonic() - t))'
+# cpu_share VALUE_LINE: the run's CPU time over its wall time, in hundredths
+# (printed as a whole number: a float such as 0.3 loses a digit as text).
+cpu_share() { local v=${1%$NL}; echo $((10#${v:-0})); }
 
 vr run --processes 8 --timeout 10 -c "$FORKS"
 verdict "--processes 8: the code forks 7 children, then EAGAIN" rc_out 0 $'7\n'
@@ -362,8 +363,10 @@ vr run --cpus 0.25 -c "$SPIN"
 if [ "$rc" = 2 ] && has "$err" "cannot give a run a CPU quota"; then
     skip "--cpus 0.25: no cgroup hierarchy with the cpu controller here (refused: ${err%$NL})"
 else
-    verdict "--cpus 0.25: a busy loop gets about a quarter of a CPU (at most 0.4)" \
-        eval '[ "$rc" = 0 ] && [ "$(cpu_share "$out")" -le 40 ] && [ "$(cpu_share "$out")" -ge 10 ]'
+    # The quota caps the share; a loaded machine may give the loop less, so the
+    # lower bound only says the loop ran.
+    verdict "--cpus 0.25: a busy loop gets at most about a quarter of a CPU (0.4)" \
+        eval '[ "$rc" = 0 ] && [ "$(cpu_share "$out")" -le 40 ] && [ "$(cpu_share "$out")" -ge 1 ]'
 fi
 vr run --cpus 0.001 -c 1
 verdict "--cpus 0.001 is a usage error with the range" eval '[ "$rc" = 2 ] && has "$err" "from 0.01 to 1024"'
