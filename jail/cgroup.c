@@ -154,13 +154,14 @@ enum jail_cgroup_mode
 jail_cgroup_detect(void)
 {
         const char *want = getenv("VIVARIUM_CGROUP");
+        bool v2 = !want || strcmp(want, "v2") == 0 || strcmp(want, "v2-inherited") == 0;
         char buf[1024];
 
         if (want && strcmp(want, "none") == 0)
                 return JAIL_CGROUP_NONE;
-        if (!want || strcmp(want, "v2") == 0)
+        if (v2)
                 v2_take_over();
-        if ((!want || strcmp(want, "v2") == 0) && cgroup_v2_base(buf, sizeof buf) == 0)
+        if (v2 && cgroup_v2_base(buf, sizeof buf) == 0)
                 return JAIL_CGROUP_V2;
         if ((!want || strcmp(want, "v1") == 0) && cgroup_v1_base("memory", buf, sizeof buf) == 0 &&
             cgroup_v1_base("pids", buf, sizeof buf) == 0)

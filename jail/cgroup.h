@@ -36,7 +36,9 @@ struct jail_cgroup_limits {
 
 const char *jail_cgroup_mode_to_string(enum jail_cgroup_mode m);
 /* Which mode is usable by this process. VIVARIUM_CGROUP=none|v1|v2 restricts
- * the choice (for tests and for administrators who want rlimits only). */
+ * the choice (for tests and for administrators who want rlimits only);
+ * v2-inherited is v2 here, and tells the dispatcher not to ask the user
+ * manager for a scope (pool/user-scope.h). */
 enum jail_cgroup_mode jail_cgroup_detect(void);
 /* 0 if groups of this mode can have a CPU quota: on v1 the cpu hierarchy is
  * mounted and ours to write; on v2 the cpu controller is enabled for our
