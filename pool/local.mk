@@ -18,7 +18,8 @@ libpool_a_SOURCES = \
 	pool/spawner-source.c \
 	pool/spawner-cgroup.c \
 	pool/keeper.c pool/keeper.h \
-	pool/oneshot.c
+	pool/oneshot.c \
+	pool/user-scope.c pool/user-scope.h
 libpool_a_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS) $(SYSTEMD_CFLAGS)
 
 pkglibexec_PROGRAMS += vivarium-zygote

@@ -18,6 +18,7 @@
 #include "pool.h"
 #include "keeper.h"
 #include "spawner.h"
+#include "user-scope.h"
 #include "wire.h"
 
 #define POOL_MAX_SLOTS 64
@@ -109,9 +110,11 @@ struct pool {
         uint64_t next_zygote_id, next_cgroup_ref;
         bool range_ids; /* a subordinate range: a uid per worker slot */
         enum jail_cgroup_mode cgroup_mode;
-        uint32_t cpu_milli;   /* the CPU quota in force: 0 if none is configured or possible */
-        bool cpu_usable;      /* a worker's group can have a quota (a request may ask for one) */
-        struct pool_env *env; /* the default environment */
+        struct user_scope scope; /* what the user manager gave, if it was asked */
+        char scope_text[384];    /* user_scope_describe()'s, for pool_stats */
+        uint32_t cpu_milli;      /* the CPU quota in force: 0 if none is configured or possible */
+        bool cpu_usable;         /* a worker's group can have a quota (a request may ask for one) */
+        struct pool_env *env;    /* the default environment */
         /* One-shot (config.oneshot, oneshot.c): no keeper or spawner; the jail
          * we built, its group (NULL once the helper owns it, or if there is
          * none), the group's OOM counter, and the helper that removes the

@@ -65,6 +65,28 @@ on_spawner(sd_event_source *src, int fd, uint32_t revents, void *userdata)
         return 0;
 }
 
+/* The mode of the runs' groups; without one, and where VIVARIUM_CGROUP
+ * allows it, a scope from the user manager first. Before the keeper, the
+ * spawner or a one-shot jail is forked: the scope takes this process only. */
+static enum jail_cgroup_mode
+detect_cgroup(struct user_scope *scope, char *text, size_t size)
+{
+        enum jail_cgroup_mode mode = jail_cgroup_detect();
+
+        *scope = (struct user_scope){};
+        if (user_scope_wanted(getenv("VIVARIUM_CGROUP"), mode)) {
+                user_scope_request(USER_SCOPE_TIMEOUT_USEC, scope);
+                if (scope->state == USER_SCOPE_NOT_ASKED) { /* in the scope's group now */
+                        mode = jail_cgroup_detect();
+                        user_scope_settle(scope, mode);
+                }
+        }
+        user_scope_describe(scope, text, size);
+        if (scope->state != USER_SCOPE_NOT_ASKED)
+                log_debug("cgroup scope: %s; cgroup mode %s", text, jail_cgroup_mode_to_string(mode));
+        return mode;
+}
+
 int
 pool_new(sd_event *event, const struct pool_config *c, struct pool **ret)
 {
@@ -80,7 +102,7 @@ pool_new(sd_event *event, const struct pool_config *c, struct pool **ret)
         p->jail = (struct jail_process){.pidfd = -EBADF};
         p->oom_fd = p->helper_pidfd = p->helper_sock = -EBADF;
         p->range_ids = geteuid() == 0;
-        p->cgroup_mode = jail_cgroup_detect();
+        p->cgroup_mode = detect_cgroup(&p->scope, p->scope_text, sizeof p->scope_text);
         /* Without a hierarchy that takes a quota there is no CPU share limit
          * (RLIMIT_CPU bounds CPU seconds only); pool_get_stats() says so. */
         p->cpu_usable = jail_cgroup_cpu_usable(p->cgroup_mode) >= 0;
@@ -247,6 +269,7 @@ pool_get_stats(struct pool *p, struct pool_stats *ret)
         *ret = (struct pool_stats){
                 .idmap = p->range_ids ? "range" : "single",
                 .cgroup = jail_cgroup_mode_to_string(p->cgroup_mode),
+                .cgroup_scope = p->scope_text,
                 .cpus = p->cpu_milli / 1000.0,
                 .landlock = jail_landlock_available(),
                 .limits = pool_limits_in_force(p),

@@ -70,7 +70,9 @@ struct pool_env_stats {
 struct pool_stats {
         const char *idmap;  /* "range" or "single" */
         const char *cgroup; /* "v2", "v1" or "none" */
-        double cpus;        /* the CPU quota per worker in force; 0: none */
+        /* What the user manager was asked for and gave (user-scope.h). */
+        const char *cgroup_scope;
+        double cpus; /* the CPU quota per worker in force; 0: none */
         bool landlock;
         /* The service's limits in force (cpu_milli as `cpus`), which a request
          * may lower; and whether a request may ask for a CPU quota at all. */
