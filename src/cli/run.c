@@ -242,6 +242,16 @@ start_embedded(sd_event *event, const struct run_args *a, struct server **ret_se
         return 0;
 }
 
+/* For --verbose: where the private jail's limits come from. */
+static void
+describe_embedded(struct server *s, FILE *f)
+{
+        struct server_load load;
+
+        server_get_load(s, &load);
+        fprintf(f, "vivarium: cgroup %s; cgroup scope: %s\n", load.cgroup, load.cgroup_scope);
+}
+
 /* The option behind a limit the daemon refused, for a message in the user's terms. */
 static const char *
 refused_option(const char *message)
@@ -362,6 +372,8 @@ execute(const struct run_args *a)
                 fd = TAKE_FD(dest.fd);
         else if (r >= 0)
                 r = start_embedded(event, a, &server, &fd, &error);
+        if (r >= 0 && embedded && a->verbose)
+                describe_embedded(server, stderr);
         if (r >= 0)
                 r = call_run(event, fd, &rc);
         server_free(server);

@@ -85,6 +85,8 @@ static void
 print_report(const msgpack_object *r)
 {
         const msgpack_object *iso = NULL, *envs = NULL, *req = NULL, *lim = NULL;
+        const char *scope = NULL;
+        size_t scope_len = 0;
         bool landlock = false;
         double cpus = 0;
 
@@ -108,6 +110,8 @@ print_report(const msgpack_object *r)
                 else
                         printf(", cpus unlimited");
                 printf(", landlock %s, seccomp\n", landlock ? "yes" : "no");
+                if (proto_map_get_str(iso, "cgroup_scope", &scope, &scope_len) == 0)
+                        printf("cgroup scope: %.*s\n", (int) scope_len, scope);
         }
         if (proto_map_get_map(r, "limits", &lim) == 0) {
                 cpus = 0;

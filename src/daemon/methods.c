@@ -310,10 +310,11 @@ fill_status(msgpack_packer *pk, const void *arg)
         proto_pack_key_double(pk, "uptime_s", (double) (now_usec() - s->started_usec) / 1e6);
         proto_pack_key_uint(pk, "connections", s->n_connections);
         proto_pack_str(pk, "isolation");
-        msgpack_pack_map(pk, 6);
+        msgpack_pack_map(pk, 7);
         proto_pack_key_str(pk, "mode", s->root ? "root" : "unprivileged");
         proto_pack_key_str(pk, "idmap", st.idmap);
         proto_pack_key_str(pk, "cgroup", st.cgroup);
+        proto_pack_key_str(pk, "cgroup_scope", st.cgroup_scope);
         proto_pack_key_double(pk, "cpus", st.cpus);
         proto_pack_key_bool(pk, "landlock", st.landlock);
         proto_pack_key_bool(pk, "seccomp", true);

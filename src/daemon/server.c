@@ -327,6 +327,8 @@ server_get_load(struct server *s, struct server_load *ret)
                 .idle_target = s->config.idle_workers,
                 .connections = s->n_connections,
                 .served = s->served,
+                .cgroup = st.cgroup,
+                .cgroup_scope = st.cgroup_scope,
         };
 }
 

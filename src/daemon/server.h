@@ -43,6 +43,8 @@ struct server_load {
         unsigned idle_target; /* the warm workers the configuration asks for */
         unsigned connections;
         uint64_t served;
+        const char *cgroup;       /* the runs' cgroup mode: "v2", "v1" or "none" */
+        const char *cgroup_scope; /* what the user manager was asked for and gave */
 };
 void server_get_load(struct server *s, struct server_load *ret);
 /* Serve an already connected socket (an embedding face's end of a socketpair). */

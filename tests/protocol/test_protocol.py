@@ -1043,6 +1043,7 @@ class TestStatus(Base):
         self.assertIn(iso.get("mode"), ("root", "unprivileged"))
         self.assertIn(iso.get("idmap"), ("range", "single"))
         self.assertIn(iso.get("cgroup"), ("v2", "v1", "none"))
+        self.assertIsInstance(iso.get("cgroup_scope"), str, "isolation.cgroup_scope")
         self.assertTrue(is_number(iso.get("cpus")) and iso["cpus"] >= 0, "isolation.cpus")
         if iso["cgroup"] == "none":
             self.assertEqual(iso["cpus"], 0, "no CPU quota without cgroups")
