@@ -34,3 +34,12 @@ EXTRA_DIST += tests/integration/default-socket.sh
 # and as the test user, and the error for what a user cannot reach.
 TESTS += tests/integration/paths.sh
 EXTRA_DIST += tests/integration/paths.sh
+# user-scope.sh: the transient scope from the user manager (pool/user-scope.c),
+# as the test user, against fake-systemd1 on a private dbus-daemon: the
+# request, the move into the scope's group, and each way of falling back.
+TESTS += tests/integration/user-scope.sh
+EXTRA_DIST += tests/integration/user-scope.sh
+check_PROGRAMS += tests/integration/fake-systemd1
+tests_integration_fake_systemd1_SOURCES = tests/integration/fake-systemd1.c
+tests_integration_fake_systemd1_CFLAGS = $(AM_CFLAGS) $(SYSTEMD_CFLAGS)
+tests_integration_fake_systemd1_LDADD = $(SYSTEMD_LIBS)
