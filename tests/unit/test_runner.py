@@ -760,10 +760,84 @@ class RunTest(unittest.TestCase):
                       "f1 = plt.figure(); plt.plot([1])\n"
                       "f2 = plt.figure(); plt.plot([2])\n"
                       "def boom(*a, **k): raise RuntimeError('no')\n"
-                      "f1.savefig = boom\n"
+                      "f1.draw = boom\n"
                       "7")
         self.assertEqual(res["value"], "7")
         self.assertEqual((len(res["images"]), res["images_omitted"]), (1, 1))
+
+    # The figure drawn once and cut out (_render_once) against savefig with
+    # bbox_inches="tight", which draws it twice: the same size and the same
+    # pixels but along antialiased edges; savefig itself wherever the cut
+    # cannot reproduce it.
+    _COMPARE = """
+        import io
+        import numpy as np
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from PIL import Image
+
+        def pixels(png):
+            return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA")).astype(int)
+
+        def both(make):
+            make()
+            fast, _ = R._render_once(plt.gcf())
+            plt.close("all")
+            make()
+            buf = io.BytesIO()
+            plt.gcf().savefig(buf, format="png", dpi=100, bbox_inches="tight")
+            plt.close("all")
+            make()
+            used = R._render(plt, plt.gcf().number, 1 << 30)
+            plt.close("all")
+            return fast, buf.getvalue(), used
+    """
+
+    @unittest.skipUnless(HAVE_MPL and HAVE_NUMPY, "matplotlib not installed")
+    def test_render_once_matches_savefig(self):
+        out, _, _ = drive(self._COMPARE + """
+        def line():
+            plt.plot(np.arange(10))
+        def titled():
+            fig, ax = plt.subplots()
+            fig.set_facecolor("#ffeedd")
+            ax.plot([0, 1, 2], [0, 1, 4], label="l")
+            ax.set_title("$x^2$"); ax.legend(); ax.set_xlabel("x")
+        def image():
+            plt.imshow(np.random.default_rng(1).random((20, 20))); plt.colorbar()
+        out = []
+        for make in (line, titled, image):
+            fast, slow, used = both(make)
+            a, b = pixels(fast), pixels(slow)
+            out.append((fast is not None, used == fast, a.shape == b.shape,
+                        float((np.abs(a - b).sum(2) > 0).mean()) if a.shape == b.shape else 1.0,
+                        tuple(a[0, 0]), tuple(b[0, 0])))
+        """)
+        for fast, used, same_shape, differ, corner_a, corner_b in out:
+            self.assertTrue(fast and used and same_shape)
+            self.assertLess(differ, 0.05)
+            self.assertEqual(corner_a, corner_b)
+
+    @unittest.skipUnless(HAVE_MPL and HAVE_NUMPY, "matplotlib not installed")
+    def test_render_once_leaves_the_rest_to_savefig(self):
+        out, _, _ = drive(self._COMPARE + """
+        def outside():
+            plt.plot([1, 2]); plt.legend(["outside"], bbox_to_anchor=(1.4, 1))
+        def other_dpi():
+            plt.figure(dpi=72); plt.plot([1, 2])
+        def transparent_face():
+            plt.figure().patch.set_alpha(0.5); plt.plot([1, 2])
+        out = []
+        for make in (outside, other_dpi, transparent_face):
+            fast, slow, used = both(make)
+            out.append((fast, used == slow))
+        matplotlib.rcParams["savefig.facecolor"] = "red"
+        fast, slow, used = both(lambda: plt.plot([1, 2]))
+        out.append((fast, used == slow, tuple(pixels(used)[0, 0])))
+        """)
+        self.assertEqual(out[:3], [(None, True)] * 3)
+        self.assertEqual(out[3], (None, True, (255, 0, 0, 255)))
 
     @unittest.skipUnless(HAVE_MPL, "matplotlib not installed")
     def test_huge_figure_is_omitted(self):
