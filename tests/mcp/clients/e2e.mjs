@@ -573,7 +573,9 @@ await scenario('a result with 1 MiB of stdout and of stderr fits the client\'s 1
     big.client.onerror = (err) => errors.push(err?.message ?? String(err));
     try {
         await big.client.connect(big.transport, { timeout: 30000 });
-        const call = (name, args) => settle(big.callTool({ name, arguments: args }, { timeout: 20000 }));
+        // A server of its own: the first call waits for its zygote to preload
+        // the data stack, which takes many seconds on a loaded machine.
+        const call = (name, args) => settle(big.callTool({ name, arguments: args }, { timeout: 60000 }));
         const { result, err } = await call('execute_python', { code: BIG_OUTPUT });
         e.that(err === undefined, 'the call returns a result', err);
         const out = result?.structuredContent?.stdout ?? '';
@@ -586,7 +588,7 @@ await scenario('a result with 1 MiB of stdout and of stderr fits the client\'s 1
     } finally {
         await big.client.close().catch(() => {});
     }
-}, 60000);
+}, 120000);
 
 // ------------------------------------------------------------------ close
 
