@@ -30,11 +30,12 @@ vivarium_zygote_SOURCES = \
 	pool/zygote/python.c pool/zygote/python.h \
 	pool/zygote/memlimit.c pool/zygote/memlimit.h
 # VIV_ZYGOTE_CFLAGS are VIV_CFLAGS, except under --enable-sanitizers: UBSan
-# but no ASan (configure.ac says why). The libraries it links are then built
-# again the same way, since ASan-instrumented objects need the ASan runtime.
+# but no ASan, and under --enable-coverage: no gcov counters (configure.ac says
+# why). The libraries it links are then built again the same way, since
+# instrumented objects need the ASan runtime, or a build tree to write to.
 vivarium_zygote_CFLAGS = $(VIV_ZYGOTE_CFLAGS) $(WARN_CFLAGS) $(PYTHON_CFLAGS) $(MSGPACK_CFLAGS)
 vivarium_zygote_LDFLAGS = $(VIV_ZYGOTE_LDFLAGS)
-if ENABLE_SANITIZERS
+if ZYGOTE_OWN_LIBS
 noinst_LIBRARIES += libzygote-deps.a
 libzygote_deps_a_SOURCES = $(libjail_a_SOURCES) $(libproto_a_SOURCES) $(libbasic_a_SOURCES)
 libzygote_deps_a_CFLAGS = $(VIV_ZYGOTE_CFLAGS) $(WARN_CFLAGS) \

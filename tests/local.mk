@@ -27,3 +27,4 @@ include tests/protocol/local.mk
 include tests/mcp/local.mk
 include tests/fuzz/local.mk
 include tests/systemd/local.mk
+include tests/coverage.mk

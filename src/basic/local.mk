@@ -7,7 +7,8 @@ libbasic_a_SOURCES = \
 	src/basic/fd-util.c src/basic/fd-util.h \
 	src/basic/parse-util.c src/basic/parse-util.h \
 	src/basic/process-util.c src/basic/process-util.h \
-	src/basic/time-util.c src/basic/time-util.h
+	src/basic/time-util.c src/basic/time-util.h \
+	src/basic/coverage.h
 libbasic_a_CFLAGS = $(AM_CFLAGS)
 libbasic_a_SOURCES += src/basic/capbuf.c src/basic/capbuf.h
 libbasic_a_SOURCES += src/basic/text-util.c src/basic/text-util.h
