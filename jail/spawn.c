@@ -37,6 +37,7 @@
 
 #include "caps.h"
 #include "cgroup.h"
+#include "coverage.h"
 #include "fd-util.h"
 #include "idmap.h"
 #include "jail.h"
@@ -179,6 +180,9 @@ child_main(struct child_ctx *c)
         r = jail_net_loopback_up();
         if (r < 0)
                 child_fail(c->report_fd, r, "bringing up the loopback interface");
+        /* The last moment the build tree is in reach; what follows until the
+         * exec is not counted (docs/COVERAGE.md). */
+        coverage_flush();
         r = child_pivot(c->plan, &step);
         if (r < 0)
                 child_fail(c->report_fd, r, "building the jail's root (step %zu: %s %s)", step,

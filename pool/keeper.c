@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "coverage.h"
 #include "fd-util.h"
 #include "keeper.h"
 #include "log.h"
@@ -91,7 +92,10 @@ keeper_main(const struct pool_config *c, int sock)
                 /* The dispatcher has its copies now. */
                 safe_close(s.sock);
                 safe_close(s.pidfd);
+                /* The dispatcher's death kills us (SIGKILL) before we see EOF. */
+                coverage_flush();
         }
+        coverage_flush();
         _exit(0);
 }
 

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "coverage.h"
 #include "fd-util.h"
 #include "jail.h"
 #include "log.h"
@@ -84,6 +85,7 @@ helper_main(struct jail_cgroup *cg, int sock)
                 n = recv(sock, &byte, sizeof byte, 0);
         while (n > 0 || (n < 0 && errno == EINTR));
         (void) jail_cgroup_free(cg);
+        coverage_flush();
         _exit(0);
 }
 

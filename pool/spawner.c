@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "coverage.h"
 #include "fd-util.h"
 #include "jail.h"
 #include "log.h"
@@ -364,12 +365,15 @@ spawner_main(struct spawner_state *st)
                         break; /* the dispatcher is gone */
                 if (n == -EBADMSG || (n > 0 && handle_request(st, buf, (size_t) n, fd) < 0))
                         log_error("spawner: malformed request ignored");
+                /* The keeper's death kills us (SIGKILL) before we see EOF. */
+                coverage_flush();
         }
         /* Take every jail along: a jail's PID 1 takes its namespace with it. */
         for (size_t i = 0; i < SPAWNER_MAX_JAILS; i++)
                 if (st->jails[i].proc.pid > 0)
                         (void) pidfd_signal(st->jails[i].proc.pidfd, SIGKILL);
         spawner_cgroup_remove_zygote(st->cgroups, 0);
+        coverage_flush();
         _exit(0);
 }
 
