@@ -92,7 +92,7 @@ keeper_main(const struct pool_config *c, int sock)
                 /* The dispatcher has its copies now. */
                 safe_close(s.sock);
                 safe_close(s.pidfd);
-                /* The dispatcher's death kills us (SIGKILL) before we see EOF. */
+                /* The dispatcher's death may kill us (SIGKILL) before we see EOF. */
                 coverage_flush();
         }
         coverage_flush();

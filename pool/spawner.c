@@ -365,7 +365,7 @@ spawner_main(struct spawner_state *st)
                         break; /* the dispatcher is gone */
                 if (n == -EBADMSG || (n > 0 && handle_request(st, buf, (size_t) n, fd) < 0))
                         log_error("spawner: malformed request ignored");
-                /* The keeper's death kills us (SIGKILL) before we see EOF. */
+                /* The keeper's death may kill us (SIGKILL) before we see EOF. */
                 coverage_flush();
         }
         /* Take every jail along: a jail's PID 1 takes its namespace with it. */
