@@ -53,7 +53,11 @@ Invariants
       the worker's seccomp filter must allow epoll and socketpair for it.
     * The source is registered in ``linecache`` as "<input>"; a later run in
       the same (session) worker replaces it, so tracebacks through functions
-      defined by an earlier run show the newer source's lines.
+      defined by an earlier run show the newer source's lines.  Where
+      ``linecache`` is not imported yet (a one-shot worker), importing it
+      would cost ``tokenize`` and ``re`` before every run: the source waits,
+      and a finder on ``sys.meta_path`` registers it the moment anything
+      (traceback, warnings, inspect) imports ``linecache``, then leaves.
     * Every string in the result is valid UTF-8 (lone surrogates are
       backslash-escaped) and at most about 1 MiB when encoded.
     * The ``hash()`` seed (PYTHONHASHSEED) is fixed when the zygote's
@@ -67,7 +71,6 @@ import builtins
 import errno
 import importlib
 import io
-import linecache
 import os
 import sys
 import warnings
@@ -266,7 +269,7 @@ def warm():
     """
     import random
 
-    saved = linecache.cache.get(_FILENAME)
+    saved = _source_entry()
     ns = {"__name__": "__vivarium_warm__", "__builtins__": builtins}
     try:
         for src in _WARM_SNIPPETS:
@@ -278,10 +281,7 @@ def warm():
         pass
     finally:
         ns.clear()
-        if saved is None:
-            linecache.cache.pop(_FILENAME, None)
-        else:
-            linecache.cache[_FILENAME] = saved
+        _restore_source_entry(saved)
     return None
 
 
@@ -491,8 +491,75 @@ def _register_source(code):
     lines = io.StringIO(code, newline=None).readlines()
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    linecache.cache[_FILENAME] = (len(code), None, lines, _FILENAME)
+    entry = (len(code), None, lines, _FILENAME)
+    linecache = sys.modules.get("linecache")
+    if linecache is not None:
+        linecache.cache[_FILENAME] = entry
+    else:
+        _LinecacheHook.pending = entry
+        if _LinecacheHook not in sys.meta_path:
+            sys.meta_path.insert(0, _LinecacheHook)
     return lines
+
+
+def _source_entry():
+    """The registered "<input>" entry, in linecache or still pending."""
+    linecache = sys.modules.get("linecache")
+    if linecache is not None:
+        return linecache.cache.get(_FILENAME)
+    return _LinecacheHook.pending
+
+
+def _restore_source_entry(entry):
+    linecache = sys.modules.get("linecache")
+    if linecache is None:
+        _LinecacheHook.pending = entry
+    elif entry is None:
+        linecache.cache.pop(_FILENAME, None)
+    else:
+        linecache.cache[_FILENAME] = entry
+
+
+class _LinecacheHook:
+    """A meta path finder that only watches for ``linecache``: it lets the
+    other finders find it, and once the module has run, puts the pending
+    source in its cache and removes itself."""
+
+    pending = None
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "linecache":
+            return None
+        if cls in sys.meta_path:
+            sys.meta_path.remove(cls)
+        spec = None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find else None
+            if spec is not None:
+                break
+        if spec is None or spec.loader is None:
+            return spec
+        spec.loader = _LinecacheLoader(spec.loader)
+        return spec
+
+
+class _LinecacheLoader:
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = self.loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.loader
+        self.loader.exec_module(module)
+        if _LinecacheHook.pending is not None:
+            module.cache[_FILENAME] = _LinecacheHook.pending
+            _LinecacheHook.pending = None
 
 
 def _execute(code, ns):

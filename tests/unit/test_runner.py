@@ -503,6 +503,38 @@ class RunTest(unittest.TestCase):
         self.assertEqual(e["type"], "SyntaxError")
         self.assertIn("    await g()\n", e["traceback"])
 
+    # -- linecache, imported late -------------------------------------
+
+    def test_source_registered_when_linecache_is_imported_later(self):
+        # A one-shot worker has not imported linecache when the code runs:
+        # the source must reach it when something imports it, here the code.
+        out, _, _ = drive("""
+            for m in ("linecache", "traceback", "tokenize"):
+                sys.modules.pop(m, None)
+            r = R.run("import linecache\\nlinecache.getline('<input>', 3)\\n# two")
+            out = (r["status"], r["value"], R._LinecacheHook in sys.meta_path)
+        """)
+        self.assertEqual(out, ("ok", "'# two\\n'", False))
+
+    def test_traceback_shows_lines_when_linecache_is_imported_late(self):
+        out, _, _ = drive("""
+            for m in ("linecache", "traceback", "tokenize"):
+                sys.modules.pop(m, None)
+            r = R.run("def f():\\n    return 1 / 0\\nf()")
+            out = r["exception"]["traceback"]
+        """)
+        self.assertIn('  File "<input>", line 2, in f\n    return 1 / 0\n', out)
+
+    def test_late_linecache_gets_the_latest_source(self):
+        out, _, _ = drive("""
+            for m in ("linecache", "traceback", "tokenize"):
+                sys.modules.pop(m, None)
+            R.run("x = 'first'")
+            r = R.run("import linecache\\nlinecache.getline('<input>', 1)")
+            out = r["value"]
+        """)
+        self.assertEqual(out, "'import linecache\\n'")
+
     # -- warm ----------------------------------------------------------
 
     def test_warm_leaves_no_state(self):
