@@ -209,14 +209,17 @@ zygote_python_version(void)
 void
 zygote_python_sigint(void)
 {
-        PyObject *signal = PyImport_ImportModule("signal");
+        /* _signal, the C module: `signal` would import enum first, which a
+         * one-shot worker pays before every run and `python -c` does not. */
+        PyObject *signal = PyImport_ImportModule("_signal");
+        PyObject *handler = signal ? PyObject_GetAttrString(signal, "default_int_handler") : NULL;
         PyObject *res = NULL;
 
         /* What `python -c` has: Ctrl-C semantics (KeyboardInterrupt). */
-        if (signal)
-                res = PyObject_CallMethod(signal, "signal", "iO", SIGINT,
-                                          PyObject_GetAttrString(signal, "default_int_handler"));
+        if (handler)
+                res = PyObject_CallMethod(signal, "signal", "iO", SIGINT, handler);
         Py_XDECREF(res);
+        Py_XDECREF(handler);
         Py_XDECREF(signal);
         PyErr_Clear();
 }
