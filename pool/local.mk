@@ -34,7 +34,10 @@ vivarium_zygote_SOURCES = \
 # why). The libraries it links are then built again the same way, since
 # instrumented objects need the ASan runtime, or a build tree to write to.
 vivarium_zygote_CFLAGS = $(VIV_ZYGOTE_CFLAGS) $(WARN_CFLAGS) $(PYTHON_CFLAGS) $(MSGPACK_CFLAGS)
-vivarium_zygote_LDFLAGS = $(VIV_ZYGOTE_LDFLAGS)
+# ZYGOTE_LINK_LDFLAGS: -no-pie -Wl,-E when libpython is linked statically
+# (configure.ac, docs/adr/0037-static-libpython-in-the-zygote.md); after the
+# -pie of VIV_ZYGOTE_LDFLAGS, so that the last word wins.
+vivarium_zygote_LDFLAGS = $(VIV_ZYGOTE_LDFLAGS) $(ZYGOTE_LINK_LDFLAGS)
 if ZYGOTE_OWN_LIBS
 noinst_LIBRARIES += libzygote-deps.a
 libzygote_deps_a_SOURCES = $(libjail_a_SOURCES) $(libproto_a_SOURCES) $(libbasic_a_SOURCES)
@@ -45,7 +48,7 @@ else
 zygote_libs = libjail.a libproto.a libbasic.a
 endif
 vivarium_zygote_LDADD = $(zygote_libs) \
-	$(PYTHON_LIBS) $(MSGPACK_LIBS) $(SECCOMP_LIBS) $(LIBCAP_LIBS)
+	$(ZYGOTE_PYTHON_LIBS) $(MSGPACK_LIBS) $(SECCOMP_LIBS) $(LIBCAP_LIBS)
 
 dist_pkgdata_DATA += pool/zygote/vivarium_runner.py
 
