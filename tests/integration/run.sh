@@ -494,6 +494,9 @@ no_orphan_groups() {
 expect "one-shot: imports stay lazy (no asyncio, numpy or traceback before the code)" 0 \
     $'(False, False, False)\n' \
     run -c 'import sys; ("asyncio" in sys.modules, "numpy" in sys.modules, "traceback" in sys.modules)'
+expect "one-shot: no linecache, re or enum before the code (the source reaches linecache when it is imported)" 0 \
+    $'[]\n' \
+    run -c 'import sys; [m for m in ("linecache", "tokenize", "re", "enum", "signal") if m in sys.modules]'
 expect "one-shot: a traceback still shows the code's lines" 1 '' run -c 'def f():
     raise ValueError("deep")
 f()'
