@@ -279,14 +279,16 @@ unset VIVARIUM_CGROUP
 # ---------------------------------------------------------------- process limits
 
 token="bomb$$"
-vr run --timeout 5 -c 'import os, ctypes
+vr run --timeout 5 -c 'import os, sys, ctypes
 ctypes.CDLL(None).prctl(15, b"'"$token"'", 0, 0, 0)  # PR_SET_NAME
 while True:
     try:
         os.fork()
     except OSError as e:
-        # One write per line: many processes print at once.
-        print("limited", type(e).__name__, flush=True)
+        # One write per line: many processes print at once (print with two
+        # arguments writes four pieces).
+        sys.stdout.write("limited " + type(e).__name__ + "\n")
+        sys.stdout.flush()
         break'
 verdict "fork bomb hits the process limit (EAGAIN) and the run ends" eval \
     '{ [ "$rc" = 0 ] || [ "$rc" = 1 ] || [ "$rc" = 124 ]; } && [ "$ms" -lt 15000 ] &&
@@ -294,14 +296,15 @@ verdict "fork bomb hits the process limit (EAGAIN) and the run ends" eval \
 check "  ... and none of its processes remains on the host" none_left "$token"
 
 token="sleep$$"
-vr run --timeout 2 -c 'import os, time, ctypes
+vr run --timeout 2 -c 'import os, sys, time, ctypes
 ctypes.CDLL(None).prctl(15, b"'"$token"'", 0, 0, 0)  # PR_SET_NAME
 while True:
     try:
         if os.fork() == 0:
             time.sleep(1e6)
     except OSError as e:
-        print("limited", type(e).__name__, flush=True)
+        sys.stdout.write("limited " + type(e).__name__ + "\n")
+        sys.stdout.flush()
         break
 time.sleep(1e6)'
 verdict "fork bomb of sleepers is killed at its deadline" eval \
