@@ -93,6 +93,19 @@ jail_lockdown_apply(const struct jail_lockdown *l, const char **ret_step)
                 step = "applying resource limits";
                 r = jail_rlimits_apply(&l->limits);
         }
+        /* Without a cgroup the dispatcher's watchdog reads this process's
+         * /proc (and its children's), which the kernel allows a process of
+         * the same uid only while it is dumpable; the id change above made it
+         * not. Core dumps stay off (RLIMIT_CORE is 0, soft and hard). Without
+         * transparent huge pages a fault adds one page, so the watchdog's
+         * period bounds how far past the limit the code can get. The seccomp
+         * filter keeps the code from undoing either. */
+        if (r >= 0) {
+                step = "making the worker readable by the service";
+                r = prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0
+                            ? -errno
+                            : 0;
+        }
         if (r >= 0) {
                 step = "loading the seccomp filter";
                 r = l->filter ? jail_seccomp_load_prog(l->filter) : jail_seccomp_load(&so);

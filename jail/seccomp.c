@@ -25,6 +25,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <linux/seccomp.h>
 #include <sys/syscall.h>
@@ -84,7 +85,7 @@ static const char *const deny_names[] = {
  * ENOSYS: libseccomp refuses a rule whose action equals the default, and
  * ENOSYS is what makes glibc fall back to clone, whose flags we can see. */
 static const char *const special_names[] = {
-        "clone", "clone3", "socket", "socketpair", "ioctl", "personality",
+        "clone", "clone3", "socket", "socketpair", "ioctl", "personality", "prctl",
 };
 
 /* The namespace flags of clone(2). CLONE_NEWTIME (0x80) overlaps the exit
@@ -260,6 +261,18 @@ filter_add_ioctl(scmp_filter_ctx ctx)
 
 /* Only the plain Linux personalities and the query; no READ_IMPLIES_EXEC,
  * ADDR_NO_RANDOMIZE, MMAP_PAGE_ZERO or foreign execution domains. */
+/* The worker is dumpable and without transparent huge pages so that the
+ * memory watchdog can read it and bound its overshoot (jail/lockdown.c):
+ * the code may not change either. The option is an int. */
+static int
+filter_add_prctl(scmp_filter_ctx ctx)
+{
+        static const uint32_t denied[] = {PR_SET_DUMPABLE, PR_SET_THP_DISABLE};
+
+        return filter_add_low32_set(ctx, SCMP_SYS(prctl), 0, denied, ELEMENTSOF(denied),
+                                    SCMP_ACT_ERRNO(EPERM), SCMP_ACT_ALLOW);
+}
+
 static int
 filter_add_personality(scmp_filter_ctx ctx)
 {
@@ -416,6 +429,8 @@ filter_new(const struct jail_seccomp_options *o, scmp_filter_ctx *ret)
                 r = filter_add_ioctl(ctx);
         if (r >= 0)
                 r = filter_add_personality(ctx);
+        if (r >= 0)
+                r = filter_add_prctl(ctx);
         if (r < 0)
                 return log_debug_errno(r, "seccomp: building the filter failed: %m");
         *ret = TAKE_PTR(ctx);
