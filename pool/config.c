@@ -70,6 +70,7 @@ pool_config_init(struct pool_config *c)
                 .max_workers = 8,
                 .queue_limit = 64,
                 .startup_timeout_ms = 60000,
+                .memory_period_ms = 10,
                 .zygote_path = zygote,
                 .runner_dir = data ? data : VIV_PKGDATADIR,
         };

@@ -140,6 +140,7 @@ job_on_frame(struct pool_job *j, const msgpack_object *m)
         if (!j->got_result && wire_type_is(m, "result")) {
                 j->got_result = take_result(j, m) >= 0;
                 j->violation = !j->got_result;
+                job_watch_result(j);
                 j->result.wall_ms = (double) (now_usec() - j->started_usec) / 1000.0;
         } else if (!j->got_result && !j->failure && wire_type_is(m, "failed") &&
                    proto_map_get_str(m, "message", &msg, &len) >= 0)
@@ -222,6 +223,12 @@ job_send(struct pool_job *j, struct worker *w)
 {
         int r;
 
+        /* The baseline is what the worker holds before it reads the request. */
+        r = job_watch_start(j, w);
+        if (r == -ESRCH || r == -ENOENT)
+                return -EPIPE; /* the worker died before the request reached it */
+        if (r < 0)
+                return log_debug_errno(r, "cannot watch the worker's memory: %m");
         j->started_usec = now_usec();
         r = send_run(j, w);
         if (r >= 0)
@@ -290,6 +297,7 @@ job_unlease(struct pool_job *j)
         }
         j->worker = NULL;
         j->timer = sd_event_source_disable_unref(j->timer);
+        job_watch_stop(j);
         j->started_usec = 0;
 }
 
@@ -331,6 +339,10 @@ classify(struct pool_job *j)
         if (j->cancelled) {
                 r->status = RUN_CANCELLED;
                 set_detail(r, "the request was cancelled");
+        } else if (j->memory_killed) {
+                /* The watchdog's kill; a result sent before it is void. */
+                r->status = RUN_MEMORY;
+                set_detail(r, "%s", j->memory_killed);
         } else if (j->timed_out) {
                 r->status = RUN_TIMEOUT;
                 set_detail(r, "the code ran past its deadline of %.3g s and was killed",
@@ -381,6 +393,7 @@ job_finish(struct pool_job *j, int error, const char *message)
                 error = -ENOTRECOVERABLE;
                 message = buf;
         }
+        job_watch_stop(j);
         if (error == 0)
                 classify(j);
         j->result.limits.memory_mb = j->limits.memory_bytes >> 20;
@@ -411,5 +424,7 @@ job_free(struct pool_job *j)
         free(j->code);
         free(j->stdin_data);
         free(j->failure);
+        job_watch_stop(j);
+        free(j->memory_killed);
         free(j);
 }

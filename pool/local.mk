@@ -11,6 +11,8 @@ libpool_a_SOURCES = \
 	pool/env.c \
 	pool/worker.c \
 	pool/job.c \
+	pool/job-memory.c \
+	pool/memwatch.c pool/memwatch-parse.c pool/memwatch.h \
 	pool/wire.c \
 	pool/spawner.c pool/spawner.h \
 	pool/spawner-client.c \

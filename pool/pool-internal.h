@@ -15,6 +15,7 @@
 #include "jail.h"
 #include "frame.h"
 #include "list.h"
+#include "memwatch.h"
 #include "pool.h"
 #include "keeper.h"
 #include "spawner.h"
@@ -81,6 +82,13 @@ struct pool_job {
         bool handoff_retried; /* a worker died before it got this request once already */
         bool limits_pending;  /* the spawner is lowering the worker's cgroup limits */
         char *failure;        /* the worker could not lock itself down */
+        /* The watchdog (job-memory.c), without a cgroup: what it counts, its
+         * timer, and why it killed the run (NULL: it did not). */
+        struct memwatch watch;
+        bool watching;
+        sd_event_source *watch_timer;
+        char *memory_killed;
+        uint64_t oom_kills; /* the group's OOM kills when the run began */
 };
 
 struct pool_env {
@@ -110,6 +118,9 @@ struct pool {
         uint64_t next_zygote_id, next_cgroup_ref;
         bool range_ids; /* a subordinate range: a uid per worker slot */
         enum jail_cgroup_mode cgroup_mode;
+        /* The dispatcher can read its workers' /proc (it shares their uid):
+         * without a cgroup, the watchdog holds the memory limit. */
+        bool memwatch;
         struct user_scope scope; /* what the user manager gave, if it was asked */
         char scope_text[384];    /* user_scope_describe()'s, for pool_stats */
         uint32_t cpu_milli;      /* the CPU quota in force: 0 if none is configured or possible */
@@ -175,5 +186,11 @@ void job_on_output(struct pool_job *j, int stream, const void *data, size_t size
 /* The worker is gone (exit reported, or the zygote died): judge and report. */
 void job_finish(struct pool_job *j, int error, const char *message);
 void job_free(struct pool_job *j);
+/* job-memory.c: without a cgroup, count the worker's memory from now on
+ * (-errno: it cannot be counted, and the job must not run); stop. */
+int job_watch_start(struct pool_job *j, struct worker *w);
+void job_watch_stop(struct pool_job *j);
+/* The worker sent its result: count once more before it is accepted. */
+void job_watch_result(struct pool_job *j);
 /* The deadline (or, after a kill, the bound on waiting for the exit report). */
 int job_on_timer(sd_event_source *src, uint64_t usec, void *userdata);

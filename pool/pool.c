@@ -103,6 +103,9 @@ pool_new(sd_event *event, const struct pool_config *c, struct pool **ret)
         p->oom_fd = p->helper_pidfd = p->helper_sock = -EBADF;
         p->range_ids = geteuid() == 0;
         p->cgroup_mode = detect_cgroup(&p->scope, p->scope_text, sizeof p->scope_text);
+        /* As root the dispatcher drops to the service user and cannot read
+         * the workers' /proc: there RLIMIT_AS is all it has. */
+        p->memwatch = p->cgroup_mode == JAIL_CGROUP_NONE && !p->range_ids && c->memory_period_ms > 0;
         /* Without a hierarchy that takes a quota there is no CPU share limit
          * (RLIMIT_CPU bounds CPU seconds only); pool_get_stats() says so. */
         p->cpu_usable = jail_cgroup_cpu_usable(p->cgroup_mode) >= 0;
@@ -270,6 +273,10 @@ pool_get_stats(struct pool *p, struct pool_stats *ret)
                 .idmap = p->range_ids ? "range" : "single",
                 .cgroup = jail_cgroup_mode_to_string(p->cgroup_mode),
                 .cgroup_scope = p->scope_text,
+                .memory = p->cgroup_mode != JAIL_CGROUP_NONE ? "cgroup"
+                          : p->memwatch                      ? "watchdog"
+                                                             : "rlimit",
+                .memory_period_ms = p->memwatch ? p->config.memory_period_ms : 0,
                 .cpus = p->cpu_milli / 1000.0,
                 .landlock = jail_landlock_available(),
                 .limits = pool_limits_in_force(p),

@@ -31,6 +31,9 @@ struct pool_config {
         unsigned max_workers;  /* busy + idle + starting, per environment */
         unsigned queue_limit;  /* requests waiting for a worker, per environment */
         uint64_t startup_timeout_ms;
+        /* Without a cgroup, how often the watchdog counts a busy worker's
+         * memory (pool/memwatch.h); 0: never, RLIMIT_AS alone. */
+        uint64_t memory_period_ms;
         const char *zygote_path; /* host path of vivarium-zygote */
         const char *runner_dir;  /* host directory holding vivarium_runner.py */
         /* One run, then the end (vivarium run without a daemon): the caller
@@ -72,6 +75,10 @@ struct pool_stats {
         const char *cgroup; /* "v2", "v1" or "none" */
         /* What the user manager was asked for and gave (user-scope.h). */
         const char *cgroup_scope;
+        /* What holds a run's memory: "cgroup", "watchdog" (every
+         * memory_period_ms) or "rlimit" (RLIMIT_AS per process only). */
+        const char *memory;
+        uint64_t memory_period_ms;
         double cpus; /* the CPU quota per worker in force; 0: none */
         bool landlock;
         /* The service's limits in force (cpu_milli as `cpus`), which a request

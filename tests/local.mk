@@ -13,6 +13,7 @@ include tests/unit/basic.mk
 include tests/unit/jail.mk
 include tests/unit/spawner.mk
 include tests/unit/user-scope.mk
+include tests/unit/memwatch.mk
 include tests/unit/config.mk
 include tests/unit/mcp.mk
 include tests/unit/cli-socket.mk
