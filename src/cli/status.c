@@ -112,6 +112,12 @@ print_report(const msgpack_object *r)
                 printf(", landlock %s, seccomp\n", landlock ? "yes" : "no");
                 if (proto_map_get_str(iso, "cgroup_scope", &scope, &scope_len) == 0)
                         printf("cgroup scope: %.*s\n", (int) scope_len, scope);
+                if (proto_map_get_str(iso, "memory", &scope, &scope_len) == 0) {
+                        printf("memory: %.*s", (int) scope_len, scope);
+                        if (scope_len == 8 && memcmp(scope, "watchdog", 8) == 0)
+                                printf(" every %llu ms", (unsigned long long) u(iso, "memory_period_ms"));
+                        printf("\n");
+                }
         }
         if (proto_map_get_map(r, "limits", &lim) == 0) {
                 cpus = 0;

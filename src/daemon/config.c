@@ -85,6 +85,7 @@ static const struct config_key config_keys[] = {
          * count bounds it further (config_validate()). */
         KEY("limits", "cpus", CONFIG_CPUS, limits.cpu_milli, 10, 1024 * 1000),
         KEY("limits", "open_files", CONFIG_UINT, open_files, 16, 65536),
+        KEY("limits", "memory_period_ms", CONFIG_UINT, memory_period_ms, 1, 1000),
         KEY("limits", "file_size", CONFIG_SIZE, file_size_bytes, 1 * MiB, 1 * TiB),
         KEY("limits", "tmp", CONFIG_SIZE, tmp_bytes, 1 * MiB, 64 * GiB),
         KEY("limits", "workspace", CONFIG_SIZE, workspace_bytes, 1 * MiB, 1 * TiB),
@@ -121,6 +122,7 @@ config_init(struct vivarium_config *c)
                 .max_timeout_ms = 600 * 1000,
                 .limits = POOL_LIMITS_DEFAULT,
                 .open_files = 1024,
+                .memory_period_ms = 10,
                 .file_size_bytes = 256 * MiB,
                 .tmp_bytes = 64 * MiB,
                 .workspace_bytes = 256 * MiB,

@@ -33,13 +33,14 @@ struct vivarium_config {
         /* memory 512 MiB, 16 MiB .. 64 GiB; processes (nproc) 64, 4 .. 4096;
          * cpus in thousandths, 0 (no quota), 0.01 .. CPUs online */
         struct pool_limits limits;
-        uint64_t open_files;      /* 1024; 16 .. 65536 */
-        uint64_t file_size_bytes; /* 256 MiB */
-        uint64_t tmp_bytes;       /* 64 MiB */
-        uint64_t workspace_bytes; /* 256 MiB */
-        uint64_t output_bytes;    /* 1 MiB per stream (head and tail halves); 4 KiB .. 256 MiB */
-        uint32_t max_images;      /* 8 */
-        uint64_t max_image_bytes; /* 4 MiB */
+        uint64_t open_files;       /* 1024; 16 .. 65536 */
+        uint64_t memory_period_ms; /* the watchdog's, without a cgroup: 10; 1 .. 1000 */
+        uint64_t file_size_bytes;  /* 256 MiB */
+        uint64_t tmp_bytes;        /* 64 MiB */
+        uint64_t workspace_bytes;  /* 256 MiB */
+        uint64_t output_bytes;     /* 1 MiB per stream (head and tail halves); 4 KiB .. 256 MiB */
+        uint32_t max_images;       /* 8 */
+        uint64_t max_image_bytes;  /* 4 MiB */
 
         /* [pool] */
         uint32_t idle_workers;       /* warm idle workers kept per environment, 2; 0 .. 64 */

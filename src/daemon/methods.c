@@ -310,8 +310,11 @@ fill_status(msgpack_packer *pk, const void *arg)
         proto_pack_key_double(pk, "uptime_s", (double) (now_usec() - s->started_usec) / 1e6);
         proto_pack_key_uint(pk, "connections", s->n_connections);
         proto_pack_str(pk, "isolation");
-        msgpack_pack_map(pk, 7);
+        msgpack_pack_map(pk, 9);
         proto_pack_key_str(pk, "mode", s->root ? "root" : "unprivileged");
+        /* What holds a run's memory (vivarium-security(7)). */
+        proto_pack_key_str(pk, "memory", st.memory);
+        proto_pack_key_uint(pk, "memory_period_ms", st.memory_period_ms);
         proto_pack_key_str(pk, "idmap", st.idmap);
         proto_pack_key_str(pk, "cgroup", st.cgroup);
         proto_pack_key_str(pk, "cgroup_scope", st.cgroup_scope);

@@ -48,6 +48,7 @@ pool_config_from(const struct vivarium_config *c)
         p.max_workers = c->max_workers;
         p.queue_limit = c->queue_limit;
         p.startup_timeout_ms = c->startup_timeout_ms;
+        p.memory_period_ms = c->memory_period_ms;
         p.oneshot = c->oneshot;
         return p;
 }

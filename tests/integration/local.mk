@@ -21,6 +21,11 @@ clean-test-install:
 
 TESTS += tests/integration/run.sh
 EXTRA_DIST += tests/integration/run.sh
+# memory.sh: the memory limit against memfds, many processes, tmpfs files and
+# pipes, with the host's MemAvailable sampled: the watchdog as the test user,
+# the cgroup as root, one-shot and through a daemon.
+TESTS += tests/integration/memory.sh
+EXTRA_DIST += tests/integration/memory.sh
 # cgroup.sh: the CPU quota and the reclaiming of stale worker groups through
 # two daemons, as root with cgroup v1 (SKIP otherwise).
 TESTS += tests/integration/cgroup.sh
