@@ -13,6 +13,7 @@
  * timer ends the whole run at the group's first OOM kill.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,10 @@ sample(struct pool_job *j)
         }
         total = memwatch_sample_total(&s);
         if (memwatch_over(total, j->watch.baseline, limit)) {
+                log_debug("memory watchdog: %u processes %" PRIu64 " tmpfs %" PRIu64 " files %" PRIu64
+                          " pipes %" PRIu64 " sockets %" PRIu64 " baseline %" PRIu64,
+                          s.n_processes, s.processes, s.tmpfs, s.files, s.pipes, s.sockets,
+                          j->watch.baseline);
                 kill_run(j, true, total - j->watch.baseline, limit);
                 return 1;
         }

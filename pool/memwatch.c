@@ -151,6 +151,20 @@ count_fds(struct memwatch *m, int dir, const char *name, struct memwatch_sample 
         return r;
 }
 
+/* A process whose memory is gone (it is exiting, or a zombie) has no mm, and
+ * the kernel then refuses its fd and smaps_rollup to all but root: its
+ * statm reads all zeros, which a process holding memory cannot fake. */
+static bool
+gone_empty(int dir, const char *name)
+{
+        char buf[128];
+        unsigned long long size = 1;
+
+        if (read_proc_file(dir, name, "statm", buf, sizeof buf) == -ENOENT)
+                return true;
+        return sscanf(buf, "%llu", &size) == 1 && size == 0;
+}
+
 static int
 count_process(struct memwatch *m, int dir, const char *name, bool precise, struct memwatch_sample *s)
 {
@@ -159,7 +173,7 @@ count_process(struct memwatch *m, int dir, const char *name, bool precise, struc
         int r;
 
         r = read_proc_file(dir, name, precise ? "smaps_rollup" : "statm", buf, sizeof buf);
-        if (r == -ENOENT)
+        if (r == -ENOENT || ((r == -EACCES || r == -EPERM) && gone_empty(dir, name)))
                 return 0;
         if (r < 0)
                 return r;
@@ -175,7 +189,8 @@ count_process(struct memwatch *m, int dir, const char *name, bool precise, struc
                 s->processes += v * (uint64_t) sysconf(_SC_PAGESIZE);
         }
         s->n_processes++;
-        return count_fds(m, dir, name, s);
+        r = count_fds(m, dir, name, s);
+        return (r == -EACCES || r == -EPERM) && gone_empty(dir, name) ? 0 : r;
 }
 
 int
