@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "macro.h"
 #include "pool-internal.h"
 #include "time-util.h"
 
@@ -88,11 +89,24 @@ job_watch_result(struct pool_job *j)
                 j->got_result = false; /* void: the exit report ends the job */
 }
 
+/* The next sample: a period after this one ended, by the clock, not by the
+ * loop's cached time (which is when this iteration began: a sample longer
+ * than the period would be due again at once and, at its priority, starve
+ * every request). A sample that took longer than the period waits as long
+ * again, so the watchdog takes at most half the dispatcher's time. */
+static int
+rearm(struct pool_job *j, sd_event_source *src, uint64_t began)
+{
+        uint64_t now = now_usec(), period = j->pool->config.memory_period_ms * USEC_PER_MSEC;
+
+        return sd_event_source_set_time(src, now + MAX(period, now - began));
+}
+
 static int
 on_watch(sd_event_source *src, uint64_t usec, void *userdata)
 {
         struct pool_job *j = userdata;
-        uint64_t limit = j->limits.memory_bytes, ooms = 0;
+        uint64_t limit = j->limits.memory_bytes, ooms = 0, began = now_usec();
         int r;
 
         if (!j->watching) {
@@ -108,8 +122,7 @@ on_watch(sd_event_source *src, uint64_t usec, void *userdata)
                         job_watch_stop(j);
                         return 0;
                 }
-                return sd_event_source_set_time_relative(src,
-                                                         j->pool->config.memory_period_ms * USEC_PER_MSEC);
+                return rearm(j, src, now_usec());
         }
         r = sample(j);
         if (r == -ESRCH) {
@@ -118,7 +131,7 @@ on_watch(sd_event_source *src, uint64_t usec, void *userdata)
         }
         if (r > 0)
                 return 0;
-        return sd_event_source_set_time_relative(src, j->pool->config.memory_period_ms * USEC_PER_MSEC);
+        return rearm(j, src, began);
 }
 
 int
