@@ -19,7 +19,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "macro.h"
 #include "pool-internal.h"
 #include "time-util.h"
 
@@ -92,21 +91,18 @@ job_watch_result(struct pool_job *j)
 /* The next sample: a period after this one ended, by the clock, not by the
  * loop's cached time (which is when this iteration began: a sample longer
  * than the period would be due again at once and, at its priority, starve
- * every request). A sample that took longer than the period waits as long
- * again, so the watchdog takes at most half the dispatcher's time. */
+ * every request): the other events run in the period between samples. */
 static int
-rearm(struct pool_job *j, sd_event_source *src, uint64_t began)
+rearm(struct pool_job *j, sd_event_source *src)
 {
-        uint64_t now = now_usec(), period = j->pool->config.memory_period_ms * USEC_PER_MSEC;
-
-        return sd_event_source_set_time(src, now + MAX(period, now - began));
+        return sd_event_source_set_time(src, now_usec() + j->pool->config.memory_period_ms * USEC_PER_MSEC);
 }
 
 static int
 on_watch(sd_event_source *src, uint64_t usec, void *userdata)
 {
         struct pool_job *j = userdata;
-        uint64_t limit = j->limits.memory_bytes, ooms = 0, began = now_usec();
+        uint64_t limit = j->limits.memory_bytes, ooms = 0;
         int r;
 
         if (!j->watching) {
@@ -122,7 +118,7 @@ on_watch(sd_event_source *src, uint64_t usec, void *userdata)
                         job_watch_stop(j);
                         return 0;
                 }
-                return rearm(j, src, now_usec());
+                return rearm(j, src);
         }
         r = sample(j);
         if (r == -ESRCH) {
@@ -131,7 +127,7 @@ on_watch(sd_event_source *src, uint64_t usec, void *userdata)
         }
         if (r > 0)
                 return 0;
-        return rearm(j, src, began);
+        return rearm(j, src);
 }
 
 int
