@@ -91,18 +91,23 @@ job_watch_result(struct pool_job *j)
 /* The next sample: a period after this one ended, by the clock, not by the
  * loop's cached time (which is when this iteration began: a sample longer
  * than the period would be due again at once and, at its priority, starve
- * every request): the other events run in the period between samples. */
+ * every request). A period after this sample began, so that a long one does
+ * not stretch the period, but never sooner than a millisecond after it
+ * ended, in which the loop serves everything else. */
 static int
-rearm(struct pool_job *j, sd_event_source *src)
+rearm(struct pool_job *j, sd_event_source *src, uint64_t began)
 {
-        return sd_event_source_set_time(src, now_usec() + j->pool->config.memory_period_ms * USEC_PER_MSEC);
+        uint64_t next = began + j->pool->config.memory_period_ms * USEC_PER_MSEC,
+                 soonest = now_usec() + 1000;
+
+        return sd_event_source_set_time(src, next > soonest ? next : soonest);
 }
 
 static int
 on_watch(sd_event_source *src, uint64_t usec, void *userdata)
 {
         struct pool_job *j = userdata;
-        uint64_t limit = j->limits.memory_bytes, ooms = 0;
+        uint64_t limit = j->limits.memory_bytes, ooms = 0, began = now_usec();
         int r;
 
         if (!j->watching) {
@@ -118,7 +123,7 @@ on_watch(sd_event_source *src, uint64_t usec, void *userdata)
                         job_watch_stop(j);
                         return 0;
                 }
-                return rearm(j, src);
+                return rearm(j, src, began);
         }
         r = sample(j);
         if (r == -ESRCH) {
@@ -127,7 +132,7 @@ on_watch(sd_event_source *src, uint64_t usec, void *userdata)
         }
         if (r > 0)
                 return 0;
-        return rearm(j, src);
+        return rearm(j, src, began);
 }
 
 int
