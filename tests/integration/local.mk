@@ -26,6 +26,9 @@ EXTRA_DIST += tests/integration/run.sh
 # the cgroup as root, one-shot and through a daemon.
 TESTS += tests/integration/memory.sh
 EXTRA_DIST += tests/integration/memory.sh
+# It samples the whole machine's MemAvailable, so it runs last and alone:
+# under `make -j2 check` another test's memory would count as the run's.
+tests/integration/memory.log: $(TEST_LOGS:integration/memory.log=integration/memory.sh)
 # cgroup.sh: the CPU quota and the reclaiming of stale worker groups through
 # two daemons, as root with cgroup v1 (SKIP otherwise).
 TESTS += tests/integration/cgroup.sh
