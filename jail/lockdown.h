@@ -18,6 +18,9 @@ struct jail_limits {
         uint64_t address_space_bytes; /* 0: none (a memory cgroup limits instead) */
 };
 
+/* The nice value a worker runs its code at (jail/lockdown.c says why). */
+#define JAIL_WORKER_NICE 5
+
 struct sock_fprog;
 
 struct jail_lockdown {
