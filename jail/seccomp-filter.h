@@ -11,6 +11,7 @@
 
 #include <linux/filter.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 struct jail_seccomp_options {
         bool allow_inet; /* AF_INET and AF_INET6 sockets (environments with network) */
@@ -31,3 +32,22 @@ int jail_seccomp_load(const struct jail_seccomp_options *o);
 int jail_seccomp_load_prog(const struct sock_fprog *prog);
 /* Export the filter as classic BPF for inspection and tests; free ret->filter. */
 int jail_seccomp_export(const struct jail_seccomp_options *o, struct sock_fprog *ret);
+
+/* A worker's filter (the default options) compiled at build time by
+ * jail/seccomp-gen, with what the program depends on besides this code:
+ * libseccomp's version, and its API level, which it reads from the kernel. */
+struct jail_seccomp_prebuilt {
+        unsigned major, minor, micro;
+        unsigned api;
+        unsigned short len;
+        const struct sock_filter *filter;
+};
+/* Defined by the generated jail/seccomp-prebuilt.c, which the zygote and the
+ * unit tests link. */
+extern const struct jail_seccomp_prebuilt jail_seccomp_worker_prebuilt;
+/* The worker's program: the prebuilt one when libseccomp and its API level
+ * are those it was built with (ret->filter then points into it: do not free),
+ * 0; otherwise nothing, 1 (the caller compiles it with jail_seccomp_export). */
+int jail_seccomp_prebuilt_use(const struct jail_seccomp_prebuilt *p, struct sock_fprog *ret);
+/* Print a prebuilt program as C source that defines `name` (jail/seccomp-gen). */
+int jail_seccomp_prebuilt_print(const char *name, FILE *out);

@@ -31,6 +31,7 @@ vivarium_zygote_SOURCES = \
 	pool/zygote/pidns.c pool/zygote/pidns.h \
 	pool/zygote/python.c pool/zygote/python.h \
 	pool/zygote/memlimit.c pool/zygote/memlimit.h
+nodist_vivarium_zygote_SOURCES = jail/seccomp-prebuilt.c
 # VIV_ZYGOTE_CFLAGS are VIV_CFLAGS, except under --enable-sanitizers: UBSan
 # but no ASan, and under --enable-coverage: no gcov counters (configure.ac says
 # why). The libraries it links are then built again the same way, since

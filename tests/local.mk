@@ -9,6 +9,7 @@ unit_cflags = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 unit_libs = $(CRITERION_LIBS)
 include tests/unit/proto.mk
 include tests/unit/seccomp.mk
+include tests/unit/seccomp-prebuilt.mk
 include tests/unit/basic.mk
 include tests/unit/jail.mk
 include tests/unit/spawner.mk

@@ -204,7 +204,8 @@ fork_worker(struct worker_setup *ws, int fds[WIRE_SPAWN_FDS])
         if (!w || !single_threaded() || (oneshot.on && (oneshot.done || w != &workers[0])))
                 return -EAGAIN;
         if (oneshot.on) {
-                if (pipe2(filter, O_CLOEXEC) < 0)
+                /* A pipe only for a program still to be compiled. */
+                if (!worker_filter.filter && pipe2(filter, O_CLOEXEC) < 0)
                         return -errno;
                 *ws = (struct worker_setup){.slot = ws->slot,
                                             .uid = ws->uid,
@@ -239,7 +240,7 @@ fork_worker(struct worker_setup *ws, int fds[WIRE_SPAWN_FDS])
         w->pid = pid;
         w->slot = ws->slot;
         r = send_packed(fill_spawned, w);
-        if (oneshot.on)
+        if (oneshot.on && filter[1] >= 0)
                 send_filter(TAKE_FD(filter[1]));
         return r;
 }
@@ -418,11 +419,12 @@ main(int argc, char **argv)
         }
         if (r >= 0 && !oneshot.on)
                 r = zygote_python_init(datadir, preload, if_installed, &preloaded, &error);
-        /* Built once here, loaded by every worker: libseccomp takes milliseconds to
-         * compile the filter, loading the program takes microseconds. (One-shot:
-         * built while the worker starts, see send_filter().) */
-        if (r >= 0 && !oneshot.on &&
-            (r = jail_seccomp_export(&(struct jail_seccomp_options){}, &worker_filter)) < 0)
+        /* Compiled at build time where libseccomp is the same as then (a fresh
+         * compile takes milliseconds; tests/unit/test-seccomp.c checks the two
+         * are equal); else built once here, loaded by every worker. (One-shot:
+         * then built while the worker starts, see send_filter().) */
+        if (r >= 0 && jail_seccomp_prebuilt_use(&jail_seccomp_worker_prebuilt, &worker_filter) > 0 &&
+            !oneshot.on && (r = jail_seccomp_export(&(struct jail_seccomp_options){}, &worker_filter)) < 0)
                 error = strdup("building the seccomp filter failed");
         strv_free(preload);
         if (r < 0) {

@@ -292,7 +292,8 @@ worker_main(int sock, int out, int err, const struct worker_setup *ws)
                 worker_start_python(ws);
         if (worker_private_mounts(ws) < 0)
                 worker_fail("mounting the worker's /tmp, /workspace and /proc");
-        if (ws->oneshot && worker_receive_filter() < 0)
+        /* (Not if the zygote had the program before the fork: it is ours too.) */
+        if (ws->oneshot && ws->filter_fd >= 0 && worker_receive_filter() < 0)
                 worker_fail("receiving the seccomp filter from the zygote");
         /* The whole lockdown happens now, before the hello: the slot's uid and the
          * filter are known at fork, so a request pays none of it (loading the

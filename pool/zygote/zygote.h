@@ -24,7 +24,8 @@ struct worker_setup {
         /* One-shot mode (vivarium run without a daemon): the zygote has no
          * interpreter; the worker starts its own (imports stay lazy, as in
          * `python3 -c`), and reads the seccomp program the zygote compiles
-         * meanwhile from filter_fd. */
+         * meanwhile from filter_fd (-EBADF: the program compiled at build time was
+         * usable, the worker has it already). */
         bool oneshot;
         const char *runner_dir;
         char *const *preload;
