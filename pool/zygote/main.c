@@ -7,10 +7,11 @@
  *
  * One-shot mode (--oneshot; `vivarium run` without a daemon): the zygote
  * starts no interpreter. It forks its one worker at once, exactly as above,
- * and the worker starts Python itself without the preload list, while the
- * zygote compiles the seccomp program and hands it to the worker through a
- * pipe; once the worker's exit is reported, the zygote exits and the jail
- * ends with it.
+ * and the worker starts Python itself without the preload list. The worker
+ * has the seccomp program compiled at build time, or, where that cannot be
+ * used (jail_seccomp_prebuilt_use()), the zygote compiles it meanwhile and
+ * hands it over through a pipe; once the worker's exit is reported, the
+ * zygote exits and the jail ends with it.
  *
  * Invariants: exactly one thread at every fork (checked); PyOS_BeforeFork /
  * PyOS_AfterFork_* around every fork of an initialised interpreter; non-dumpable, so a worker sharing its
